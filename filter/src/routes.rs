@@ -1,0 +1,288 @@
+//! Route matching: which configured route a request belongs to. Compiled once per config;
+//! matching a request allocates nothing.
+
+use http::Method;
+
+use crate::config::{ConfigError, RawMatch, RawRoute};
+
+/// How a route's path is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPattern {
+    /// The whole path, byte for byte.
+    Exact(String),
+    /// Any path that starts with these bytes (Envoy's `prefix` semantics: `/api` also matches
+    /// `/apix`; write `/api/` to mean the directory).
+    Prefix(String),
+    /// `/`-separated segments where `{name}` matches exactly one non-empty segment.
+    Template(Vec<Segment>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// A configured route, compiled.
+#[derive(Debug)]
+pub struct Route {
+    /// Position in the config; stable identity for per-route state.
+    pub index: usize,
+    /// For logs and metrics: the configured name, else the path pattern as written.
+    pub name: String,
+    pub pattern: PathPattern,
+    /// `None` means every method.
+    pub methods: Option<Vec<Method>>,
+}
+
+impl Route {
+    pub fn compile(index: usize, raw: RawRoute) -> Result<Self, ConfigError> {
+        let (pattern, written) = compile_match(&raw.matcher).map_err(|e| e.within("match"))?;
+        let methods = match raw.matcher.methods {
+            None => None,
+            Some(list) => Some(compile_methods(&list).map_err(|e| e.within("match"))?),
+        };
+        let name = match raw.name {
+            Some(name) if name.trim().is_empty() => {
+                return Err(ConfigError::new("name", "must not be empty"));
+            }
+            Some(name) => name,
+            None => written,
+        };
+        Ok(Self {
+            index,
+            name,
+            pattern,
+            methods,
+        })
+    }
+
+    /// Whether this route applies to the request's method and path (the path without its
+    /// query string).
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.matches_method(method) && self.pattern.matches(path)
+    }
+
+    pub fn matches_method(&self, method: &str) -> bool {
+        match &self.methods {
+            None => true,
+            Some(methods) => methods.iter().any(|m| m.as_str() == method),
+        }
+    }
+}
+
+impl PathPattern {
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            Self::Exact(exact) => path == exact,
+            Self::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            Self::Template(segments) => template_params(segments, path).is_some(),
+        }
+    }
+
+    /// The values of the template's `{name}` segments in `path`, in template order; empty
+    /// for exact and prefix patterns, `None` when the path does not match.
+    pub fn params<'p>(&'p self, path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+        match self {
+            Self::Template(segments) => template_params(segments, path),
+            _ => self.matches(path).then(Vec::new),
+        }
+    }
+}
+
+fn template_params<'p>(segments: &'p [Segment], path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+    let rest = path.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let mut params = Vec::new();
+    for segment in segments {
+        let part = parts.next()?;
+        match segment {
+            Segment::Literal(literal) => {
+                if part != literal {
+                    return None;
+                }
+            }
+            Segment::Param(name) => {
+                if part.is_empty() {
+                    return None;
+                }
+                params.push((name.as_str(), part));
+            }
+        }
+    }
+    parts.next().is_none().then_some(params)
+}
+
+/// Returns the pattern and the text it was written as (the route's default name).
+fn compile_match(raw: &RawMatch) -> Result<(PathPattern, String), ConfigError> {
+    match (&raw.path, &raw.prefix) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "",
+            "set either `path` or `prefix`, not both",
+        )),
+        (None, None) => Err(ConfigError::new(
+            "",
+            "needs `path` (exact or a template such as /users/{id}) or `prefix`",
+        )),
+        (None, Some(prefix)) => {
+            check_path_text(prefix).map_err(|reason| ConfigError::new("prefix", reason))?;
+            if prefix.contains('{') || prefix.contains('}') {
+                return Err(ConfigError::new(
+                    "prefix",
+                    "a prefix cannot contain `{` or `}`; use `path` for templates",
+                ));
+            }
+            Ok((PathPattern::Prefix(prefix.clone()), format!("{prefix}*")))
+        }
+        (Some(path), None) => {
+            check_path_text(path).map_err(|reason| ConfigError::new("path", reason))?;
+            let pattern = compile_path(path).map_err(|reason| ConfigError::new("path", reason))?;
+            Ok((pattern, path.clone()))
+        }
+    }
+}
+
+fn check_path_text(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| *c == '?' || *c == '#' || c.is_ascii_whitespace() || c.is_ascii_control())
+    {
+        return Err(format!(
+            "`{path}` contains {c:?}; a path pattern cannot hold a query, fragment, space or control character"
+        ));
+    }
+    if !path.is_ascii() {
+        return Err(format!(
+            "`{path}` contains non-ASCII characters; write them percent-encoded as they arrive on the wire"
+        ));
+    }
+    Ok(())
+}
+
+fn compile_path(path: &str) -> Result<PathPattern, String> {
+    if !path.contains('{') && !path.contains('}') {
+        return Ok(PathPattern::Exact(path.to_string()));
+    }
+    let mut segments = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for part in path.strip_prefix('/').unwrap_or(path).split('/') {
+        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            if !is_param_name(name) {
+                return Err(format!(
+                    "`{{{name}}}` is not a parameter name (letters, digits and `_`, not starting with a digit)"
+                ));
+            }
+            if names.contains(&name) {
+                return Err(format!("parameter `{{{name}}}` appears twice"));
+            }
+            names.push(name);
+            segments.push(Segment::Param(name.to_string()));
+        } else if part.contains('{') || part.contains('}') {
+            return Err(format!(
+                "segment `{part}`: a parameter must be a whole segment, like `/{{id}}`"
+            ));
+        } else {
+            segments.push(Segment::Literal(part.to_string()));
+        }
+    }
+    Ok(PathPattern::Template(segments))
+}
+
+fn is_param_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn compile_methods(list: &[String]) -> Result<Vec<Method>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            "methods",
+            "an empty list matches nothing; leave `methods` out to match every method",
+        ));
+    }
+    let mut methods: Vec<Method> = Vec::with_capacity(list.len());
+    for (i, text) in list.iter().enumerate() {
+        let method = parse_method(text)
+            .map_err(|reason| ConfigError::new(format!("methods[{i}]"), reason))?;
+        if methods.contains(&method) {
+            return Err(ConfigError::new(
+                format!("methods[{i}]"),
+                format!("`{text}` is listed twice"),
+            ));
+        }
+        methods.push(method);
+    }
+    Ok(methods)
+}
+
+/// A method as it appears on the wire: an HTTP token. Methods are case-sensitive, so a
+/// lowercase `get` would never match a browser's `GET`; it is refused rather than guessed.
+pub fn parse_method(text: &str) -> Result<Method, String> {
+    let method = Method::from_bytes(text.as_bytes())
+        .map_err(|_| format!("`{text}` is not a valid HTTP method token"))?;
+    let upper = text.to_ascii_uppercase();
+    if text != upper && Method::from_bytes(upper.as_bytes()).is_ok_and(|m| is_standard(&m)) {
+        return Err(format!(
+            "`{text}`: methods are case-sensitive; write `{upper}`"
+        ));
+    }
+    Ok(method)
+}
+
+fn is_standard(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ]
+    .contains(method)
+}
+
+/// The compiled routes, in config order.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    pub fn new(routes: Vec<Route>) -> Self {
+        Self { routes }
+    }
+
+    /// The first route that matches; `path` may carry a query string, which is ignored.
+    pub fn find(&self, method: &str, path: &str) -> Option<&Route> {
+        let path = path_only(path);
+        self.routes.iter().find(|r| r.matches(method, path))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// The `:path` without its query string (and without a fragment, which clients should never
+/// send but some do).
+pub fn path_only(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+use super::*;
+use crate::config::Config;
+use proptest::prelude::*;
+
+fn table(json: &str) -> RouteTable {
+    Config::from_bytes(json.as_bytes())
+        .expect("valid config")
+        .routes
+}
+
+fn error(json: &str) -> String {
+    Config::from_bytes(json.as_bytes())
+        .expect_err("invalid config")
+        .to_string()
+}
+
+#[test]
+fn exact_path_matches_only_itself() {
+    let t = table(r#"{"routes":[{"match":{"path":"/users"}}]}"#);
+    assert!(t.find("GET", "/users").is_some());
+    assert!(t.find("GET", "/users?page=2").is_some());
+    assert!(t.find("GET", "/users/").is_none());
+    assert!(t.find("GET", "/users/1").is_none());
+    assert!(t.find("GET", "/Users").is_none());
+    assert!(t.find("GET", "/user").is_none());
+}
+
+#[test]
+fn prefix_matches_like_envoy() {
+    let t = table(r#"{"routes":[{"match":{"prefix":"/api/"}}]}"#);
+    assert!(t.find("GET", "/api/").is_some());
+    assert!(t.find("GET", "/api/v1/things?x=1").is_some());
+    assert!(t.find("GET", "/api").is_none());
+    assert!(t.find("GET", "/apix/").is_none());
+}
+
+#[test]
+fn template_matches_one_nonempty_segment_per_param() {
+    let t = table(r#"{"routes":[{"match":{"path":"/users/{id}/posts/{post_id}"}}]}"#);
+    let route = t.find("GET", "/users/42/posts/7?full=1").expect("matches");
+    assert_eq!(
+        route.pattern.params("/users/42/posts/7"),
+        Some(vec![("id", "42"), ("post_id", "7")])
+    );
+    assert!(t.find("GET", "/users//posts/7").is_none());
+    assert!(t.find("GET", "/users/42/posts/7/").is_none());
+    assert!(t.find("GET", "/users/42/posts").is_none());
+    assert!(t.find("GET", "/users/4/2/posts/7").is_none());
+    assert!(t.find("GET", "users/42/posts/7").is_none());
+}
+
+#[test]
+fn methods_restrict_the_route_and_first_match_wins() {
+    let t = table(
+        r#"{"routes":[
+            {"name":"read","match":{"path":"/users/{id}","methods":["GET","HEAD"]}},
+            {"name":"write","match":{"path":"/users/{id}","methods":["PUT"]}},
+            {"name":"rest","match":{"prefix":"/"}}
+        ]}"#,
+    );
+    let name = |m: &str, p: &str| t.find(m, p).map(|r| r.name.as_str());
+    assert_eq!(name("GET", "/users/1"), Some("read"));
+    assert_eq!(name("HEAD", "/users/1"), Some("read"));
+    assert_eq!(name("PUT", "/users/1"), Some("write"));
+    assert_eq!(name("DELETE", "/users/1"), Some("rest"));
+    assert_eq!(name("get", "/users/1"), Some("rest"));
+}
+
+#[test]
+fn default_route_name_is_the_pattern() {
+    let t =
+        table(r#"{"routes":[{"match":{"path":"/users/{id}"}},{"match":{"prefix":"/static/"}}]}"#);
+    let names: Vec<_> = t.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["/users/{id}", "/static/*"]);
+}
+
+#[test]
+fn bad_matches_are_refused_with_the_field() {
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"users"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: `users` must start with `/`"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{}}]}"#),
+        "invalid configuration at `routes[0].match`: needs `path` (exact or a template such as /users/{id}) or `prefix`"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a","prefix":"/b"}}]}"#),
+        "invalid configuration at `routes[0].match`: set either `path` or `prefix`, not both"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a"}},{"match":{"path":"/users/{id}/x/{id}"}}]}"#),
+        "invalid configuration at `routes[1].match.path`: parameter `{id}` appears twice"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/users/id{id}"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: segment `id{id}`: a parameter must be a whole segment, like `/{id}`"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/users/{1d}"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: `{1d}` is not a parameter name (letters, digits and `_`, not starting with a digit)"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a?b=1"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: `/a?b=1` contains '?'; a path pattern cannot hold a query, fragment, space or control character"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"prefix":"/{x}"}}]}"#),
+        "invalid configuration at `routes[0].match.prefix`: a prefix cannot contain `{` or `}`; use `path` for templates"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/é"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: `/é` contains non-ASCII characters; write them percent-encoded as they arrive on the wire"
+    );
+}
+
+#[test]
+fn bad_methods_are_refused_with_the_entry() {
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a","methods":["GET","get"]}}]}"#),
+        "invalid configuration at `routes[0].match.methods[1]`: `get`: methods are case-sensitive; write `GET`"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a","methods":["GET","GE T"]}}]}"#),
+        "invalid configuration at `routes[0].match.methods[1]`: `GE T` is not a valid HTTP method token"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a","methods":["GET","GET"]}}]}"#),
+        "invalid configuration at `routes[0].match.methods[1]`: `GET` is listed twice"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/a","methods":[]}}]}"#),
+        "invalid configuration at `routes[0].match.methods`: an empty list matches nothing; leave `methods` out to match every method"
+    );
+    // An extension method is a valid token and allowed.
+    let t = table(r#"{"routes":[{"match":{"path":"/a","methods":["PURGE"]}}]}"#);
+    assert!(t.find("PURGE", "/a").is_some());
+}
+
+proptest! {
+    #[test]
+    fn template_params_reassemble_the_path(id in "[A-Za-z0-9._~%-]{1,20}", post in "[A-Za-z0-9._~%-]{1,20}") {
+        let t = table(r#"{"routes":[{"match":{"path":"/users/{id}/posts/{post}"}}]}"#);
+        let path = format!("/users/{id}/posts/{post}");
+        let route = t.find("GET", &path).expect("matches");
+        prop_assert_eq!(route.pattern.params(&path), Some(vec![("id", id.as_str()), ("post", post.as_str())]));
+    }
+
+    #[test]
+    fn matching_never_panics(path in "\\PC*", method in "\\PC{0,10}") {
+        let t = table(r#"{"routes":[{"match":{"path":"/users/{id}"}},{"match":{"prefix":"/a"}},{"match":{"path":"/x"}}]}"#);
+        let _ = t.find(&method, &path);
+    }
+}

@@ -1,0 +1,313 @@
+//! Runs a real Envoy (1.40, from `xtask::envoy`) with the built filter, on free ports, for
+//! end-to-end tests. Each instance gets its own directory under `.work/e2e/`.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::http1::{Request, Response};
+
+/// The name and root id the filter runs under in every test config.
+pub const PLUGIN_NAME: &str = "hardening";
+
+/// How the plugin configuration is handed to Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigEncoding {
+    /// `google.protobuf.StringValue` holding JSON text.
+    StringValue,
+    /// `google.protobuf.Struct` written as YAML/JSON in the Envoy config.
+    Struct,
+}
+
+/// An Envoy bootstrap for tests: one listener on a free port routing everything to one
+/// upstream, with the filter in front of the router.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub upstream: SocketAddr,
+    pub plugin_config: Value,
+    pub encoding: ConfigEncoding,
+    pub concurrency: u32,
+    pub wasm: PathBuf,
+    /// Whether to put the Wasm filter in the chain at all (false: Envoy alone).
+    pub with_filter: bool,
+}
+
+impl Bootstrap {
+    pub fn new(upstream: SocketAddr, plugin_config: Value) -> Self {
+        Self {
+            upstream,
+            plugin_config,
+            encoding: ConfigEncoding::StringValue,
+            concurrency: 1,
+            wasm: xtask::paths::filter_wasm(),
+            with_filter: true,
+        }
+    }
+
+    pub fn concurrency(mut self, workers: u32) -> Self {
+        self.concurrency = workers;
+        self
+    }
+
+    pub fn encoding(mut self, encoding: ConfigEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        let configuration = match self.encoding {
+            ConfigEncoding::StringValue => json!({
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": self.plugin_config.to_string(),
+            }),
+            ConfigEncoding::Struct => json!({
+                "@type": "type.googleapis.com/google.protobuf.Struct",
+                "value": self.plugin_config,
+            }),
+        };
+        let mut http_filters = Vec::new();
+        if self.with_filter {
+            http_filters.push(json!({
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": PLUGIN_NAME,
+                        "root_id": PLUGIN_NAME,
+                        "vm_config": {
+                            "vm_id": PLUGIN_NAME,
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": {"local": {"filename": self.wasm.display().to_string()}},
+                        },
+                        "configuration": configuration,
+                    },
+                },
+            }));
+        }
+        http_filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }));
+        json!({
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+            "static_resources": {
+                "listeners": [{
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "ingress",
+                            "normalize_path": true,
+                            "merge_slashes": true,
+                            "route_config": {"virtual_hosts": [{
+                                "name": "all",
+                                "domains": ["*"],
+                                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}],
+                            }]},
+                            "http_filters": http_filters,
+                        },
+                    }]}],
+                }],
+                "clusters": [{
+                    "name": "backend",
+                    "connect_timeout": "1s",
+                    "type": "STATIC",
+                    "load_assignment": {
+                        "cluster_name": "backend",
+                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                            "address": self.upstream.ip().to_string(),
+                            "port_value": self.upstream.port(),
+                        }}}}]}],
+                    },
+                }],
+            },
+        })
+    }
+}
+
+/// A running Envoy; killed when dropped.
+pub struct Envoy {
+    child: Child,
+    dir: PathBuf,
+    pub admin: SocketAddr,
+    pub listener: SocketAddr,
+}
+
+static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Envoy {
+    /// Starts Envoy and waits until its listener is ready. Builds the wasm and installs Envoy
+    /// first if needed.
+    pub fn start(bootstrap: &Bootstrap) -> Result<Self, String> {
+        let (mut child, dir) = launch(bootstrap)?;
+        let admin_path = dir.join("admin-address");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut envoy = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "Envoy exited during startup ({status}):\n{}",
+                    read_log(&dir)
+                ));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(format!(
+                    "Envoy did not start in {STARTUP_TIMEOUT:?}:\n{}",
+                    read_log(&dir)
+                ));
+            }
+            if let Some(admin) = fs::read_to_string(&admin_path)
+                .ok()
+                .and_then(|a| a.trim().parse().ok())
+            {
+                break Envoy {
+                    child,
+                    dir,
+                    admin,
+                    listener: admin,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        loop {
+            if let Some(listener) = envoy.ready_listener() {
+                envoy.listener = listener;
+                return Ok(envoy);
+            }
+            if let Ok(Some(status)) = envoy.child.try_wait() {
+                return Err(format!(
+                    "Envoy exited during startup ({status}):\n{}",
+                    envoy.log()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Envoy's listener was not ready in {STARTUP_TIMEOUT:?}:\n{}",
+                    envoy.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs Envoy with a bootstrap that must be refused; returns its log.
+    pub fn start_expecting_failure(bootstrap: &Bootstrap) -> Result<String, String> {
+        match Self::start(bootstrap) {
+            Ok(envoy) => Err(format!(
+                "Envoy started although it should have refused the config:\n{}",
+                envoy.log()
+            )),
+            Err(log) => Ok(log),
+        }
+    }
+
+    fn ready_listener(&self) -> Option<SocketAddr> {
+        let ready = self.admin_get("/ready").ok()?;
+        if ready.status != 200 {
+            return None;
+        }
+        let listeners = self.admin_get("/listeners?format=json").ok()?;
+        let status: Value = serde_json::from_slice(&listeners.body).ok()?;
+        let address = &status["listener_statuses"][0]["local_address"]["socket_address"];
+        format!(
+            "{}:{}",
+            address["address"].as_str()?,
+            address["port_value"].as_u64()?
+        )
+        .parse()
+        .ok()
+    }
+
+    pub fn admin_get(&self, path: &str) -> std::io::Result<Response> {
+        Request::get(path).send(self.admin)
+    }
+
+    /// Sends a request to the listener.
+    pub fn send(&self, request: &Request) -> Response {
+        request
+            .send(self.listener)
+            .unwrap_or_else(|e| panic!("request to Envoy failed: {e}\n{}", self.log()))
+    }
+
+    /// Everything Envoy has logged so far.
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn launch(bootstrap: &Bootstrap) -> Result<(Child, PathBuf), String> {
+    if bootstrap.with_filter {
+        xtask::wasm::ensure(&xtask::wasm::FILTER)?;
+    }
+    let envoy_bin = xtask::envoy::ensure()?;
+    let dir = xtask::paths::work().join("e2e").join(format!(
+        "{}-{}",
+        std::process::id(),
+        INSTANCES.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let config = dir.join("envoy.json");
+    fs::write(&config, bootstrap.to_json().to_string())
+        .map_err(|e| format!("cannot write config: {e}"))?;
+    let log =
+        fs::File::create(dir.join("envoy.log")).map_err(|e| format!("cannot create log: {e}"))?;
+    let child = Command::new(&envoy_bin)
+        .arg("-c")
+        .arg(&config)
+        .arg("--admin-address-path")
+        .arg(dir.join("admin-address"))
+        .args([
+            "--disable-hot-restart",
+            "--log-level",
+            "info",
+            "--component-log-level",
+            "wasm:debug",
+        ])
+        .arg("--concurrency")
+        .arg(bootstrap.concurrency.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", envoy_bin.display()))?;
+    Ok((child, dir))
+}
+
+fn read_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("envoy.log")).unwrap_or_default()
+}
+
+/// `envoy --mode validate -c <config>` run from `cwd`; returns (passed, output).
+pub fn validate(config: &Path, cwd: &Path) -> Result<(bool, String), String> {
+    let envoy_bin = xtask::envoy::ensure()?;
+    let out = Command::new(&envoy_bin)
+        .current_dir(cwd)
+        .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+        .arg(config)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", envoy_bin.display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}

@@ -1,0 +1,46 @@
+//! End to end, real Envoy 1.40 + the built filter + the sample backend: the foundation.
+
+use serde_json::json;
+use test_harness::backend::Backend;
+use test_harness::envoy::{Bootstrap, ConfigEncoding, Envoy};
+use test_harness::http1::Request;
+
+fn backend() -> std::net::SocketAddr {
+    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
+}
+
+#[test]
+fn request_passes_through_the_filter_to_the_backend() {
+    let envoy = Envoy::start(&Bootstrap::new(backend(), json!({}))).expect("envoy starts");
+    let response = envoy.send(&Request::get("/users"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.json(),
+        json!([
+            {"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"},
+            {"id": 2, "name": "Alan Turing", "email": "alan@example.com"}
+        ])
+    );
+}
+
+#[test]
+fn config_given_as_a_struct_is_read_as_json() {
+    let config = json!({"routes": [{"name": "users", "match": {"path": "/users/{id}", "methods": ["GET"]}}]});
+    let bootstrap = Bootstrap::new(backend(), config).encoding(ConfigEncoding::Struct);
+    let envoy = Envoy::start(&bootstrap).expect("envoy starts");
+    assert_eq!(envoy.send(&Request::get("/users/1")).status, 200);
+}
+
+#[test]
+fn misspelled_key_makes_envoy_refuse_the_filter() {
+    for encoding in [ConfigEncoding::StringValue, ConfigEncoding::Struct] {
+        let config = json!({"routes": [{"match": {"path": "/users", "methds": ["GET"]}}]});
+        let bootstrap = Bootstrap::new(backend(), config).encoding(encoding);
+        let log = Envoy::start_expecting_failure(&bootstrap).expect("envoy refuses the config");
+        assert!(
+            log.contains("hardening: invalid configuration at `routes[0].match.methds`: unknown field `methds`, expected one of `path`, `prefix`, `methods`"),
+            "{encoding:?}: the refusal does not name the field:\n{log}"
+        );
+    }
+}

