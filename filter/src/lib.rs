@@ -4,6 +4,20 @@
 //! over plain types and is tested natively; only `shell` talks to the proxy-wasm host, and only
 //! when compiled to wasm with the `proxy` feature.
 
+// A panic kills the worker's VM: nothing a request or a config can reach may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod config;
 pub mod engine;
 pub mod problem;

@@ -148,7 +148,13 @@ impl Envoy {
     /// Starts Envoy and waits until its listener is ready. Builds the wasm and installs Envoy
     /// first if needed.
     pub fn start(bootstrap: &Bootstrap) -> Result<Self, String> {
-        let (mut child, dir) = launch(bootstrap)?;
+        Self::start_config(&bootstrap.to_json(), bootstrap.concurrency)
+    }
+
+    /// Starts Envoy with a complete bootstrap (JSON) whose admin and first listener may use
+    /// port 0.
+    pub fn start_config(config: &Value, concurrency: u32) -> Result<Self, String> {
+        let (mut child, dir) = launch(config, concurrency)?;
         let admin_path = dir.join("admin-address");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut envoy = loop {
@@ -252,10 +258,8 @@ impl Drop for Envoy {
     }
 }
 
-fn launch(bootstrap: &Bootstrap) -> Result<(Child, PathBuf), String> {
-    if bootstrap.with_filter {
-        xtask::wasm::ensure(&xtask::wasm::FILTER)?;
-    }
+fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), String> {
+    xtask::wasm::ensure(&xtask::wasm::FILTER)?;
     let envoy_bin = xtask::envoy::ensure()?;
     let dir = xtask::paths::work().join("e2e").join(format!(
         "{}-{}",
@@ -265,7 +269,7 @@ fn launch(bootstrap: &Bootstrap) -> Result<(Child, PathBuf), String> {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let config = dir.join("envoy.json");
-    fs::write(&config, bootstrap.to_json().to_string())
+    fs::write(&config, bootstrap.to_string())
         .map_err(|e| format!("cannot write config: {e}"))?;
     let log =
         fs::File::create(dir.join("envoy.log")).map_err(|e| format!("cannot create log: {e}"))?;
@@ -282,7 +286,7 @@ fn launch(bootstrap: &Bootstrap) -> Result<(Child, PathBuf), String> {
             "wasm:debug",
         ])
         .arg("--concurrency")
-        .arg(bootstrap.concurrency.to_string())
+        .arg(concurrency.to_string())
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
@@ -310,4 +314,56 @@ pub fn validate(config: &Path, cwd: &Path) -> Result<(bool, String), String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok((out.status.success(), text))
+}
+
+/// The demo's `envoy/envoy.yaml` as JSON, moved to free ports and pointed at `upstream`, so a
+/// test runs exactly the config users see.
+pub fn demo_config(upstream: SocketAddr) -> Result<Value, String> {
+    let path = xtask::paths::root().join(xtask::demo_stack::ENVOY_CONFIG);
+    let mut config = read_yaml(&path)?;
+    config["admin"]["address"]["socket_address"]["port_value"] = json!(0);
+    let listener = &mut config["static_resources"]["listeners"][0]["address"]["socket_address"];
+    listener["address"] = json!("127.0.0.1");
+    listener["port_value"] = json!(0);
+    let clusters = config["static_resources"]["clusters"]
+        .as_array_mut()
+        .ok_or("envoy.yaml has no clusters")?;
+    for cluster in clusters {
+        if cluster["name"] == "backend" {
+            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] =
+                json!({"address": upstream.ip().to_string(), "port_value": upstream.port()});
+        }
+    }
+    let wasm = xtask::paths::filter_wasm().display().to_string();
+    for_each_wasm_filter(&mut config, |filter| {
+        filter["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = json!(wasm.clone());
+    });
+    Ok(config)
+}
+
+/// Calls `f` on every `envoy.filters.http.wasm` entry of every listener.
+pub fn for_each_wasm_filter(config: &mut Value, mut f: impl FnMut(&mut Value)) {
+    let Some(listeners) = config["static_resources"]["listeners"].as_array_mut() else {
+        return;
+    };
+    for listener in listeners {
+        let Some(chains) = listener["filter_chains"].as_array_mut() else { continue };
+        for chain in chains {
+            let Some(filters) = chain["filters"].as_array_mut() else { continue };
+            for network_filter in filters {
+                let Some(http_filters) = network_filter["typed_config"]["http_filters"].as_array_mut() else {
+                    continue;
+                };
+                for filter in http_filters.iter_mut().filter(|f| f["name"] == "envoy.filters.http.wasm") {
+                    f(filter);
+                }
+            }
+        }
+    }
+}
+
+/// A YAML file as JSON.
+pub fn read_yaml(path: &Path) -> Result<Value, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))
 }

@@ -39,8 +39,20 @@ fn misspelled_key_makes_envoy_refuse_the_filter() {
         let bootstrap = Bootstrap::new(backend(), config).encoding(encoding);
         let log = Envoy::start_expecting_failure(&bootstrap).expect("envoy refuses the config");
         assert!(
-            log.contains("hardening: invalid configuration at `routes[0].match.methds`: unknown field `methds`, expected one of `path`, `prefix`, `methods`"),
+            log.contains("wasm log hardening hardening: invalid configuration at `routes[0].match.methds`: unknown field `methds`, expected one of `path`, `prefix`, `methods`"),
             "{encoding:?}: the refusal does not name the field:\n{log}"
         );
     }
+}
+
+#[test]
+fn the_demo_config_serves_the_backend() {
+    let config = test_harness::envoy::demo_config(backend()).expect("demo config loads");
+    let envoy = Envoy::start_config(&config, 1).expect("envoy starts with the demo config");
+    let response = envoy.send(&Request::get("/users/2"));
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.json(),
+        json!({"id": 2, "name": "Alan Turing", "email": "alan@example.com"})
+    );
 }

@@ -6,9 +6,8 @@ use std::thread;
 use std::time::Duration;
 
 use xtask::process;
+use xtask::demo_stack::{ADMIN_ADDR, BACKEND_ADDR, ENVOY_CONFIG, PUBLIC_PORT};
 use xtask::{envoy, paths, wasm};
-
-const LISTENER: &str = "http://localhost:8080";
 
 pub fn run() -> xtask::Result<()> {
     wasm::ensure(&wasm::FILTER)?;
@@ -24,10 +23,10 @@ pub fn run() -> xtask::Result<()> {
     ]))?;
     let backend_bin = paths::root().join("target/debug/sample-backend");
 
-    let mut backend = spawn(Command::new(backend_bin).args(["--listen", "127.0.0.1:3000"]))?;
+    let mut backend = spawn(Command::new(backend_bin).args(["--listen", BACKEND_ADDR]))?;
     let mut envoy = match spawn(Command::new(envoy_bin).current_dir(paths::root()).args([
         "-c",
-        "envoy/envoy.yaml",
+        ENVOY_CONFIG,
         "--log-level",
         "warn",
         "--component-log-level",
@@ -83,15 +82,16 @@ fn stop(child: &mut Child) {
 }
 
 fn print_tour() {
+    let listener = format!("http://localhost:{PUBLIC_PORT}");
     println!(
         "\n\
-Demo running: Envoy with the hardening filter on {LISTENER}, sample backend on 127.0.0.1:3000,
-Envoy admin on http://127.0.0.1:9901. Try:
+Demo running: Envoy with the hardening filter on {listener}, sample backend on {BACKEND_ADDR},
+Envoy admin on http://{ADMIN_ADDR}. Try:
 
-  curl -i {LISTENER}/users                      # through the filter to the backend
-  curl -i {LISTENER}/echo                       # what the backend received
-  curl -i {LISTENER}/boom                       # a backend 500 (leaks a stack trace)
-  curl -s http://127.0.0.1:9901/stats/prometheus | grep hardening
+  curl -i {listener}/users                      # through the filter to the backend
+  curl -i {listener}/echo                       # what the backend received
+  curl -i {listener}/boom                       # a backend 500 (leaks a stack trace)
+  curl -s http://{ADMIN_ADDR}/stats/prometheus | grep hardening
 
 Ctrl-C stops Envoy and the backend.
 "

@@ -32,7 +32,7 @@ impl RootContext for PluginRoot {
             }
             Err(error) => {
                 // Returning false makes Envoy refuse the plugin; this line says why.
-                log(LogLevel::Error, &format!("hardening: {error}"));
+                log(LogLevel::Error, &error.to_string());
                 false
             }
         }
