@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::http1::{Request, Response};
+use crate::message::{Request, Response};
 
 /// The name and root id the filter runs under in every test config.
 pub const PLUGIN_NAME: &str = "hardening";

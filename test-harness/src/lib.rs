@@ -1,6 +1,11 @@
-//! Native test support: the sample backend, a driver for a real Envoy, and a raw HTTP/1.1
-//! client that shows responses exactly as they came off the wire.
+//! Native test support: the sample backend, a native proxy-wasm host that runs the built module
+//! (`host`), a driver for a real Envoy (`envoy`), and a raw HTTP/1.1 client (`http1`). Both
+//! hosts take the same [`Request`] and give back the same [`Response`].
 
 pub mod backend;
 pub mod envoy;
+pub mod host;
 pub mod http1;
+pub mod message;
+
+pub use message::{Request, Response};

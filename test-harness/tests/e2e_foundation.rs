@@ -3,7 +3,7 @@
 use serde_json::json;
 use test_harness::backend::Backend;
 use test_harness::envoy::{Bootstrap, ConfigEncoding, Envoy};
-use test_harness::http1::Request;
+use test_harness::Request;
 
 fn backend() -> std::net::SocketAddr {
     Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
@@ -14,9 +14,9 @@ fn request_passes_through_the_filter_to_the_backend() {
     let envoy = Envoy::start(&Bootstrap::new(backend(), json!({}))).expect("envoy starts");
     let response = envoy.send(&Request::get("/users"));
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.header_value("content-type"), Some("application/json"));
     assert_eq!(
-        response.json(),
+        response.json_body(),
         json!([
             {"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"},
             {"id": 2, "name": "Alan Turing", "email": "alan@example.com"}
@@ -52,7 +52,7 @@ fn the_demo_config_serves_the_backend() {
     let response = envoy.send(&Request::get("/users/2"));
     assert_eq!(response.status, 200);
     assert_eq!(
-        response.json(),
+        response.json_body(),
         json!({"id": 2, "name": "Alan Turing", "email": "alan@example.com"})
     );
 }
