@@ -32,7 +32,10 @@ pub struct Bootstrap {
     pub plugin_config: Value,
     pub encoding: ConfigEncoding,
     pub concurrency: u32,
-    pub wasm: PathBuf,
+    /// The module to load (the filter, or a test fixture).
+    pub module: &'static xtask::wasm::Module,
+    /// Extra clusters (name, address) for HTTP calls.
+    pub extra_clusters: Vec<(String, SocketAddr)>,
     /// Whether to put the Wasm filter in the chain at all (false: Envoy alone).
     pub with_filter: bool,
 }
@@ -44,13 +47,24 @@ impl Bootstrap {
             plugin_config,
             encoding: ConfigEncoding::StringValue,
             concurrency: 1,
-            wasm: xtask::paths::filter_wasm(),
+            module: &xtask::wasm::FILTER,
+            extra_clusters: Vec::new(),
             with_filter: true,
         }
     }
 
     pub fn concurrency(mut self, workers: u32) -> Self {
         self.concurrency = workers;
+        self
+    }
+
+    pub fn module(mut self, module: &'static xtask::wasm::Module) -> Self {
+        self.module = module;
+        self
+    }
+
+    pub fn cluster(mut self, name: &str, address: SocketAddr) -> Self {
+        self.extra_clusters.push((name.to_string(), address));
         self
     }
 
@@ -82,7 +96,7 @@ impl Bootstrap {
                         "vm_config": {
                             "vm_id": PLUGIN_NAME,
                             "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": self.wasm.display().to_string()}},
+                            "code": {"local": {"filename": xtask::paths::dist().join(self.module.dist_name).display().to_string()}},
                         },
                         "configuration": configuration,
                     },
@@ -93,6 +107,10 @@ impl Bootstrap {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
         }));
+        let clusters: Vec<Value> = std::iter::once(("backend".to_string(), self.upstream))
+            .chain(self.extra_clusters.iter().cloned())
+            .map(|(name, address)| static_cluster(&name, address))
+            .collect();
         json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
             "static_resources": {
@@ -115,21 +133,25 @@ impl Bootstrap {
                         },
                     }]}],
                 }],
-                "clusters": [{
-                    "name": "backend",
-                    "connect_timeout": "1s",
-                    "type": "STATIC",
-                    "load_assignment": {
-                        "cluster_name": "backend",
-                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                            "address": self.upstream.ip().to_string(),
-                            "port_value": self.upstream.port(),
-                        }}}}]}],
-                    },
-                }],
+                "clusters": clusters,
             },
         })
     }
+}
+
+fn static_cluster(name: &str, address: SocketAddr) -> Value {
+    json!({
+        "name": name,
+        "connect_timeout": "1s",
+        "type": "STATIC",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": address.ip().to_string(),
+                "port_value": address.port(),
+            }}}}]}],
+        },
+    })
 }
 
 /// A running Envoy; killed when dropped.
@@ -148,6 +170,7 @@ impl Envoy {
     /// Starts Envoy and waits until its listener is ready. Builds the wasm and installs Envoy
     /// first if needed.
     pub fn start(bootstrap: &Bootstrap) -> Result<Self, String> {
+        xtask::wasm::ensure(bootstrap.module)?;
         Self::start_config(&bootstrap.to_json(), bootstrap.concurrency)
     }
 
@@ -259,6 +282,7 @@ impl Drop for Envoy {
 }
 
 fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), String> {
+    // The demo config and most tests load the filter.
     xtask::wasm::ensure(&xtask::wasm::FILTER)?;
     let envoy_bin = xtask::envoy::ensure()?;
     let dir = xtask::paths::work().join("e2e").join(format!(
@@ -269,8 +293,7 @@ fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), Strin
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let config = dir.join("envoy.json");
-    fs::write(&config, bootstrap.to_string())
-        .map_err(|e| format!("cannot write config: {e}"))?;
+    fs::write(&config, bootstrap.to_string()).map_err(|e| format!("cannot write config: {e}"))?;
     let log =
         fs::File::create(dir.join("envoy.log")).map_err(|e| format!("cannot create log: {e}"))?;
     let child = Command::new(&envoy_bin)
@@ -330,13 +353,15 @@ pub fn demo_config(upstream: SocketAddr) -> Result<Value, String> {
         .ok_or("envoy.yaml has no clusters")?;
     for cluster in clusters {
         if cluster["name"] == "backend" {
-            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] =
+            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"] =
                 json!({"address": upstream.ip().to_string(), "port_value": upstream.port()});
         }
     }
     let wasm = xtask::paths::filter_wasm().display().to_string();
     for_each_wasm_filter(&mut config, |filter| {
-        filter["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = json!(wasm.clone());
+        filter["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] =
+            json!(wasm.clone());
     });
     Ok(config)
 }
@@ -347,14 +372,23 @@ pub fn for_each_wasm_filter(config: &mut Value, mut f: impl FnMut(&mut Value)) {
         return;
     };
     for listener in listeners {
-        let Some(chains) = listener["filter_chains"].as_array_mut() else { continue };
+        let Some(chains) = listener["filter_chains"].as_array_mut() else {
+            continue;
+        };
         for chain in chains {
-            let Some(filters) = chain["filters"].as_array_mut() else { continue };
+            let Some(filters) = chain["filters"].as_array_mut() else {
+                continue;
+            };
             for network_filter in filters {
-                let Some(http_filters) = network_filter["typed_config"]["http_filters"].as_array_mut() else {
+                let Some(http_filters) =
+                    network_filter["typed_config"]["http_filters"].as_array_mut()
+                else {
                     continue;
                 };
-                for filter in http_filters.iter_mut().filter(|f| f["name"] == "envoy.filters.http.wasm") {
+                for filter in http_filters
+                    .iter_mut()
+                    .filter(|f| f["name"] == "envoy.filters.http.wasm")
+                {
                     f(filter);
                 }
             }
@@ -364,6 +398,7 @@ pub fn for_each_wasm_filter(config: &mut Value, mut f: impl FnMut(&mut Value)) {
 
 /// A YAML file as JSON.
 pub fn read_yaml(path: &Path) -> Result<Value, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text =
+        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_yaml_ng::from_str(&text).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))
 }

@@ -25,17 +25,28 @@ fn parse(received: &[u8], method: &str) -> std::io::Result<Response> {
     let body_start = match head.parse(received) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            return Err(invalid(format!("incomplete response: {:?}", String::from_utf8_lossy(received))));
+            return Err(invalid(format!(
+                "incomplete response: {:?}",
+                String::from_utf8_lossy(received)
+            )));
         }
         Err(e) => {
-            return Err(invalid(format!("bad response ({e}): {:?}", String::from_utf8_lossy(received))));
+            return Err(invalid(format!(
+                "bad response ({e}): {:?}",
+                String::from_utf8_lossy(received)
+            )));
         }
     };
     let status = head.code.unwrap_or(0);
     let headers: Vec<(String, String)> = head
         .headers
         .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect();
     let raw_body = &received[body_start..];
     let chunked = headers
@@ -57,7 +68,11 @@ fn parse(received: &[u8], method: &str) -> std::io::Result<Response> {
     } else {
         raw_body.to_vec()
     };
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {

@@ -3,6 +3,7 @@
 //! hosts take the same [`Request`] and give back the same [`Response`].
 
 pub mod backend;
+pub mod differential;
 pub mod envoy;
 pub mod host;
 pub mod http1;

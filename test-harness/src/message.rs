@@ -60,7 +60,8 @@ impl Request {
     }
 
     pub fn json(self, value: &serde_json::Value) -> Self {
-        self.header("content-type", "application/json").body(value.to_string())
+        self.header("content-type", "application/json")
+            .body(value.to_string())
     }
 
     pub fn chunked(mut self, chunk_size: usize) -> Self {
@@ -69,12 +70,16 @@ impl Request {
     }
 
     pub fn from_source(mut self, source: &str) -> Self {
-        self.source = source.parse().expect("a socket address such as 203.0.113.5:5555");
+        self.source = source
+            .parse()
+            .expect("a socket address such as 203.0.113.5:5555");
         self
     }
 
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 
     pub fn header_value(&self, name: &str) -> Option<&str> {
@@ -94,8 +99,12 @@ impl Request {
         for (name, value) in &self.headers {
             out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
-        let wants_length = !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
-        if wants_length && !self.has_header("content-length") && !self.has_header("transfer-encoding") {
+        let wants_length =
+            !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
+        if wants_length
+            && !self.has_header("content-length")
+            && !self.has_header("transfer-encoding")
+        {
             out.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
         }
         if !self.has_header("connection") {
@@ -134,7 +143,8 @@ impl Response {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
         self
     }
 
@@ -144,14 +154,19 @@ impl Response {
     }
 
     pub fn json(self, value: &serde_json::Value) -> Self {
-        self.header("content-type", "application/json").body(value.to_string())
+        self.header("content-type", "application/json")
+            .body(value.to_string())
     }
 
     /// The value of a header that must appear at most once; fails the test if it appears
     /// several times.
     pub fn header_value(&self, name: &str) -> Option<&str> {
         let all = self.header_all(name);
-        assert!(all.len() <= 1, "header {name} appears {} times: {all:?}", all.len());
+        assert!(
+            all.len() <= 1,
+            "header {name} appears {} times: {all:?}",
+            all.len()
+        );
         all.first().copied()
     }
 

@@ -33,23 +33,33 @@ fn envoy_service_mounts_the_demo_config_and_publishes_the_demo_port() {
         .find(|w| w[0] == "-c")
         .map(|w| w[1])
         .expect("envoy command has -c");
-    assert_eq!(config_arg, ENVOY_CONFIG, "compose runs the demo's Envoy config");
+    assert_eq!(
+        config_arg, ENVOY_CONFIG,
+        "compose runs the demo's Envoy config"
+    );
     let mount = format!("./{ENVOY_CONFIG}:{workdir}/{ENVOY_CONFIG}:ro");
     assert_eq!(strings(&envoy["volumes"]), [mount.as_str()]);
-    assert_eq!(strings(&envoy["ports"]), [format!("{PUBLIC_PORT}:{PUBLIC_PORT}").as_str()]);
+    assert_eq!(
+        strings(&envoy["ports"]),
+        [format!("{PUBLIC_PORT}:{PUBLIC_PORT}").as_str()]
+    );
 
-    let listener_port = &envoy_yaml()["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"];
+    let listener_port = &envoy_yaml()["static_resources"]["listeners"][0]["address"]["socket_address"]
+        ["port_value"];
     assert_eq!(listener_port.as_u64(), Some(u64::from(PUBLIC_PORT)));
 }
 
 #[test]
 fn the_image_puts_the_wasm_where_the_config_loads_it() {
     let compose = compose();
-    let workdir = compose["services"]["envoy"]["working_dir"].as_str().expect("working_dir");
+    let workdir = compose["services"]["envoy"]["working_dir"]
+        .as_str()
+        .expect("working_dir");
     let mut envoy = envoy_yaml();
     let mut filenames = Vec::new();
     for_each_wasm_filter(&mut envoy, |f| {
-        filenames.push(f["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"].clone());
+        filenames
+            .push(f["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"].clone());
     });
     assert_eq!(filenames, [Value::from("dist/hardening.wasm")]);
     let dockerfile = std::fs::read_to_string(paths::root().join("Dockerfile")).expect("Dockerfile");
@@ -72,9 +82,14 @@ fn backend_listens_where_the_config_sends_requests() {
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "backend"))
         .expect("backend cluster");
-    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
     assert_eq!(
-        format!("{}:{}", address["address"].as_str().unwrap_or(""), address["port_value"]),
+        format!(
+            "{}:{}",
+            address["address"].as_str().unwrap_or(""),
+            address["port_value"]
+        ),
         BACKEND_ADDR
     );
 }
@@ -83,7 +98,11 @@ fn backend_listens_where_the_config_sends_requests() {
 fn the_envoy_config_passes_envoy_validate() {
     // Compose runs the same file from a working dir laid out like the repository root.
     xtask::wasm::ensure(&xtask::wasm::FILTER).expect("wasm builds");
-    let (passed, output) = validate(std::path::Path::new(ENVOY_CONFIG), &paths::root()).expect("envoy runs");
+    let (passed, output) =
+        validate(std::path::Path::new(ENVOY_CONFIG), &paths::root()).expect("envoy runs");
     assert!(passed, "envoy --mode validate failed:\n{output}");
-    assert!(output.contains(&format!("configuration '{ENVOY_CONFIG}' OK")), "{output}");
+    assert!(
+        output.contains(&format!("configuration '{ENVOY_CONFIG}' OK")),
+        "{output}"
+    );
 }

@@ -1,9 +1,9 @@
 //! End to end, real Envoy 1.40 + the built filter + the sample backend: the foundation.
 
 use serde_json::json;
+use test_harness::Request;
 use test_harness::backend::Backend;
 use test_harness::envoy::{Bootstrap, ConfigEncoding, Envoy};
-use test_harness::Request;
 
 fn backend() -> std::net::SocketAddr {
     Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
@@ -14,7 +14,10 @@ fn request_passes_through_the_filter_to_the_backend() {
     let envoy = Envoy::start(&Bootstrap::new(backend(), json!({}))).expect("envoy starts");
     let response = envoy.send(&Request::get("/users"));
     assert_eq!(response.status, 200);
-    assert_eq!(response.header_value("content-type"), Some("application/json"));
+    assert_eq!(
+        response.header_value("content-type"),
+        Some("application/json")
+    );
     assert_eq!(
         response.json_body(),
         json!([

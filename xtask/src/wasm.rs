@@ -89,7 +89,8 @@ impl Toolchain {
                 let path = std::env::var("PATH").unwrap_or_default();
                 cmd.env("PATH", format!("/usr/bin:{path}"))
                     .env("RUSTC", DEBIAN_RUSTC)
-                    .env("RUSTC_BOOTSTRAP", "1");
+                    .env("RUSTC_BOOTSTRAP", "1")
+                    .env_remove("RUSTFLAGS");
                 if target == FILTER_TARGET {
                     cmd.env("RUSTFLAGS", format!("-L {WASI_LIBC}"));
                 }
@@ -109,6 +110,7 @@ impl Toolchain {
         if matches!(self, Self::Rustup) {
             cmd.env_remove("RUSTFLAGS");
         }
+        cmd.arg("--target-dir").arg(wasm_target_dir());
         cmd.current_dir(paths::root());
         cmd
     }
@@ -136,7 +138,14 @@ fn debian_toolchain_ready(target: &str) -> bool {
     needed.iter().all(|p| Path::new(p).exists())
 }
 
+/// wasm32 builds get their own target directory: their flags differ from native builds, and
+/// tests that build the module run while `cargo test` holds the main one.
+pub fn wasm_target_dir() -> PathBuf {
+    paths::root().join("target").join("wasm")
+}
+
 /// A cdylib crate of this workspace built to a module under `dist/`.
+#[derive(Debug)]
 pub struct Module {
     /// Cargo package name.
     pub package: &'static str,
@@ -155,6 +164,17 @@ pub const FILTER: Module = Module {
     sources: &["filter", "Cargo.lock", "Cargo.toml"],
 };
 
+/// A test fixture that exercises host features on request (`fixtures/probe`).
+pub const PROBE: Module = Module {
+    package: "probe-module",
+    lib_name: "probe",
+    dist_name: "probe.wasm",
+    sources: &["fixtures/probe", "Cargo.lock", "Cargo.toml"],
+};
+
+/// Every module the tests load.
+pub const MODULES: &[&Module] = &[&FILTER, &PROBE];
+
 /// Builds the module if its published copy is missing or older than its sources, and returns
 /// the published path. Safe to call from parallel test processes.
 pub fn ensure(module: &Module) -> crate::Result<PathBuf> {
@@ -172,19 +192,11 @@ pub fn ensure(module: &Module) -> crate::Result<PathBuf> {
 /// Builds the module (release, size-optimised, stripped) and publishes it with its sha256.
 pub fn build(module: &Module) -> crate::Result<PathBuf> {
     let toolchain = Toolchain::find_or_install(FILTER_TARGET)?;
-    let target_dir = paths::root().join("target").join("wasm");
     let mut cmd = toolchain.cargo("build", FILTER_TARGET);
-    cmd.args([
-        "--release",
-        "--lib",
-        "--package",
-        module.package,
-        "--target-dir",
-    ])
-    .arg(&target_dir);
+    cmd.args(["--release", "--lib", "--package", module.package]);
     eprintln!("xtask: building {} ({toolchain:?})", module.dist_name);
     run(&mut cmd)?;
-    let built = target_dir
+    let built = wasm_target_dir()
         .join(FILTER_TARGET)
         .join("release")
         .join(format!("{}.wasm", module.lib_name));

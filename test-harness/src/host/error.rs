@@ -35,9 +35,16 @@ impl fmt::Display for HarnessError {
             Self::Instantiate(m) => write!(f, "cannot instantiate the module: {m}"),
             Self::VmStartFailed { vm } => write!(f, "{vm:?}: on_vm_start returned false"),
             Self::ConfigRejected { vm, log } => {
-                write!(f, "{vm:?}: on_configure returned false; the module logged: {log:?}")
+                write!(
+                    f,
+                    "{vm:?}: on_configure returned false; the module logged: {log:?}"
+                )
             }
-            Self::Trap { vm, callback, message } => {
+            Self::Trap {
+                vm,
+                callback,
+                message,
+            } => {
                 write!(f, "{vm:?}: the module trapped in {callback}: {message}")
             }
             Self::VmFailed { vm } => write!(f, "{vm:?} failed earlier"),

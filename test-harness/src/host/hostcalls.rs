@@ -31,7 +31,9 @@ const ALLOWED_WHILE_INITIALIZING: &[&str] = &[
 pub fn enter(caller: &mut Caller<'_, HostState>, name: &'static str) -> wasmtime::Result<()> {
     caller.data_mut().count(name);
     if caller.data().restricted && !ALLOWED_WHILE_INITIALIZING.contains(&name) {
-        wasmtime::bail!("restricted_callback: {name} called during _initialize (Envoy's V8 traps here)");
+        wasmtime::bail!(
+            "restricted_callback: {name} called during _initialize (Envoy's V8 traps here)"
+        );
     }
     Ok(())
 }
@@ -59,111 +61,220 @@ macro_rules! hostcall {
 }
 
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    hostcall!(linker, "proxy_log", |c, level: i32, ptr: i32, len: i32| log(&mut c, level, ptr, len));
+    hostcall!(
+        linker,
+        "proxy_log",
+        |c, level: i32, ptr: i32, len: i32| log(&mut c, level, ptr, len)
+    );
     hostcall!(linker, "proxy_get_log_level", |c, ret: i32| {
         let level = c.data().plugin.log_level as u32;
         write_u32(&mut c, ret, level)
     });
-    hostcall!(linker, "proxy_get_current_time_nanoseconds", |c, ret: i32| {
-        let now = c.data().shared.clock.wall_nanos();
-        write_u64(&mut c, ret, now)
-    });
-    hostcall!(linker, "proxy_set_tick_period_milliseconds", |c, period: i32| {
-        let period = Duration::from_millis(u64::from(period as u32));
-        let state = c.data_mut();
-        if period.is_zero() {
-            state.tick_period = None;
-        } else {
-            state.tick_period = Some(period);
-            state.next_tick_at = state.shared.clock.monotonic_nanos() + period.as_nanos() as u64;
+    hostcall!(
+        linker,
+        "proxy_get_current_time_nanoseconds",
+        |c, ret: i32| {
+            let now = c.data().shared.clock.wall_nanos();
+            write_u64(&mut c, ret, now)
         }
-        Ok(())
-    });
-    hostcall!(linker, "proxy_get_buffer_bytes", |c, kind: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| {
-        get_buffer(&mut c, kind, start, max, ret_ptr, ret_size)
-    });
-    hostcall!(linker, "proxy_set_buffer_bytes", |c, kind: i32, start: i32, size: i32, ptr: i32, len: i32| {
-        set_buffer(&mut c, kind, start, size, ptr, len)
-    });
-    hostcall!(linker, "proxy_get_header_map_pairs", |c, kind: i32, ret_ptr: i32, ret_size: i32| {
-        let pairs = header_map(c.data(), kind).ok().flatten().cloned().unwrap_or_default();
-        return_bytes(&mut c, &abi::encode_pairs(&pairs), ret_ptr, ret_size)
-    });
-    hostcall!(linker, "proxy_set_header_map_pairs", |c, kind: i32, ptr: i32, len: i32| {
-        let pairs = abi::decode_pairs(&read(&mut c, ptr, len)?).ok_or(Status::BadArgument)?;
-        let map = header_map_mut(c.data_mut(), kind)?;
-        map.clear();
-        map.extend(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
-        Ok(())
-    });
-    hostcall!(linker, "proxy_get_header_map_value", |c, kind: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_size: i32| {
-        let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-        let value = match header_map(c.data(), kind)? {
-            None => return Err(Status::BadArgument),
-            Some(map) => map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
-        };
-        let value = value.ok_or(Status::NotFound)?;
-        return_bytes(&mut c, &value, ret_ptr, ret_size)
-    });
-    hostcall!(linker, "proxy_add_header_map_value", |c, kind: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
-        let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-        let value = read(&mut c, value_ptr, value_len)?;
-        header_map_mut(c.data_mut(), kind)?.push((key, value));
-        Ok(())
-    });
-    hostcall!(linker, "proxy_replace_header_map_value", |c, kind: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
-        let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-        let value = read(&mut c, value_ptr, value_len)?;
-        let map = header_map_mut(c.data_mut(), kind)?;
-        // Envoy's setCopy: remove every value, append one.
-        map.retain(|(k, _)| *k != key);
-        map.push((key, value));
-        Ok(())
-    });
-    hostcall!(linker, "proxy_remove_header_map_value", |c, kind: i32, key_ptr: i32, key_len: i32| {
-        let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
-        header_map_mut(c.data_mut(), kind)?.retain(|(k, _)| *k != key);
-        Ok(())
-    });
-    hostcall!(linker, "proxy_get_property", |c, path_ptr: i32, path_len: i32, ret_ptr: i32, ret_size: i32| {
-        let path = read(&mut c, path_ptr, path_len)?;
-        let value = property(c.data(), &path)?;
-        return_bytes(&mut c, &value, ret_ptr, ret_size)
-    });
-    hostcall!(linker, "proxy_set_property", |_c, _path_ptr: i32, _path_len: i32, _value_ptr: i32, _value_len: i32| {
-        Err(Status::Unimplemented)
-    });
-    hostcall!(linker, "proxy_get_shared_data", |c, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_size: i32, ret_cas: i32| {
-        let key = read(&mut c, key_ptr, key_len)?;
-        let (value, cas) = c.data().shared.get_shared(&key).ok_or(Status::NotFound)?;
-        return_bytes(&mut c, &value, ret_ptr, ret_size)?;
-        write_u32(&mut c, ret_cas, cas)
-    });
-    hostcall!(linker, "proxy_set_shared_data", |c, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32, cas: i32| {
-        let key = read(&mut c, key_ptr, key_len)?;
-        let value = read(&mut c, value_ptr, value_len)?;
-        match c.data().shared.set_shared(&key, &value, cas as u32) {
-            Status::Ok => Ok(()),
-            other => Err(other),
+    );
+    hostcall!(
+        linker,
+        "proxy_set_tick_period_milliseconds",
+        |c, period: i32| {
+            let period = Duration::from_millis(u64::from(period as u32));
+            let state = c.data_mut();
+            if period.is_zero() {
+                state.tick_period = None;
+            } else {
+                state.tick_period = Some(period);
+                state.next_tick_at =
+                    state.shared.clock.monotonic_nanos() + period.as_nanos() as u64;
+            }
+            Ok(())
         }
-    });
+    );
+    hostcall!(
+        linker,
+        "proxy_get_buffer_bytes",
+        |c, kind: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| {
+            get_buffer(&mut c, kind, start, max, ret_ptr, ret_size)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_set_buffer_bytes",
+        |c, kind: i32, start: i32, size: i32, ptr: i32, len: i32| {
+            set_buffer(&mut c, kind, start, size, ptr, len)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_get_header_map_pairs",
+        |c, kind: i32, ret_ptr: i32, ret_size: i32| {
+            let pairs = header_map(c.data(), kind)
+                .ok()
+                .flatten()
+                .cloned()
+                .unwrap_or_default();
+            return_bytes(&mut c, &abi::encode_pairs(&pairs), ret_ptr, ret_size)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_set_header_map_pairs",
+        |c, kind: i32, ptr: i32, len: i32| {
+            let pairs = abi::decode_pairs(&read(&mut c, ptr, len)?).ok_or(Status::BadArgument)?;
+            let map = header_map_mut(c.data_mut(), kind)?;
+            map.clear();
+            map.extend(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+            Ok(())
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_get_header_map_value",
+        |c, kind: i32, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_size: i32| {
+            let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
+            let value = match header_map(c.data(), kind)? {
+                None => return Err(Status::BadArgument),
+                Some(map) => map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
+            };
+            let value = value.ok_or(Status::NotFound)?;
+            return_bytes(&mut c, &value, ret_ptr, ret_size)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_add_header_map_value",
+        |c, kind: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
+            let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
+            let value = read(&mut c, value_ptr, value_len)?;
+            header_map_mut(c.data_mut(), kind)?.push((key, value));
+            Ok(())
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_replace_header_map_value",
+        |c, kind: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
+            let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
+            let value = read(&mut c, value_ptr, value_len)?;
+            let map = header_map_mut(c.data_mut(), kind)?;
+            // Envoy's setCopy: remove every value, append one.
+            map.retain(|(k, _)| *k != key);
+            map.push((key, value));
+            Ok(())
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_remove_header_map_value",
+        |c, kind: i32, key_ptr: i32, key_len: i32| {
+            let key = read(&mut c, key_ptr, key_len)?.to_ascii_lowercase();
+            header_map_mut(c.data_mut(), kind)?.retain(|(k, _)| *k != key);
+            Ok(())
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_get_property",
+        |c, path_ptr: i32, path_len: i32, ret_ptr: i32, ret_size: i32| {
+            let path = read(&mut c, path_ptr, path_len)?;
+            let value = property(c.data(), &path)?;
+            return_bytes(&mut c, &value, ret_ptr, ret_size)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_set_property",
+        |_c, _path_ptr: i32, _path_len: i32, _value_ptr: i32, _value_len: i32| {
+            Err(Status::Unimplemented)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_get_shared_data",
+        |c, key_ptr: i32, key_len: i32, ret_ptr: i32, ret_size: i32, ret_cas: i32| {
+            let key = read(&mut c, key_ptr, key_len)?;
+            let (value, cas) = c.data().shared.get_shared(&key).ok_or(Status::NotFound)?;
+            return_bytes(&mut c, &value, ret_ptr, ret_size)?;
+            write_u32(&mut c, ret_cas, cas)
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_set_shared_data",
+        |c, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32, cas: i32| {
+            let key = read(&mut c, key_ptr, key_len)?;
+            let value = read(&mut c, value_ptr, value_len)?;
+            match c.data().shared.set_shared(&key, &value, cas as u32) {
+                Status::Ok => Ok(()),
+                other => Err(other),
+            }
+        }
+    );
     hostcall!(linker, "proxy_continue_stream", |c, stream: i32| {
-        stream_control(c.data_mut(), stream, Deferred::Continue)
+        stream_control(c.data_mut(), stream, true)
     });
     hostcall!(linker, "proxy_close_stream", |c, stream: i32| {
-        stream_control(c.data_mut(), stream, Deferred::Close)
+        stream_control(c.data_mut(), stream, false)
     });
-    hostcall!(linker, "proxy_send_local_response", |c, code: i32, details_ptr: i32, details_len: i32, body_ptr: i32, body_len: i32, headers_ptr: i32, headers_len: i32, _grpc: i32| {
-        send_local_response(&mut c, code, (details_ptr, details_len), (body_ptr, body_len), (headers_ptr, headers_len))
-    });
-    hostcall!(linker, "proxy_http_call", |c, up_ptr: i32, up_len: i32, h_ptr: i32, h_len: i32, b_ptr: i32, b_len: i32, t_ptr: i32, t_len: i32, timeout: i32, ret_token: i32| {
-        http_call(&mut c, (up_ptr, up_len), (h_ptr, h_len), (b_ptr, b_len), (t_ptr, t_len), timeout, ret_token)
-    });
-    hostcall!(linker, "proxy_get_status", |c, ret_code: i32, ret_ptr: i32, ret_size: i32| {
-        let (code, message) = c.data().last_status.clone();
-        write_u32(&mut c, ret_code, code)?;
-        return_bytes(&mut c, message.as_bytes(), ret_ptr, ret_size)
-    });
+    hostcall!(
+        linker,
+        "proxy_send_local_response",
+        |c,
+         code: i32,
+         details_ptr: i32,
+         details_len: i32,
+         body_ptr: i32,
+         body_len: i32,
+         headers_ptr: i32,
+         headers_len: i32,
+         _grpc: i32| {
+            send_local_response(
+                &mut c,
+                code,
+                (details_ptr, details_len),
+                (body_ptr, body_len),
+                (headers_ptr, headers_len),
+            )
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_http_call",
+        |c,
+         up_ptr: i32,
+         up_len: i32,
+         h_ptr: i32,
+         h_len: i32,
+         b_ptr: i32,
+         b_len: i32,
+         t_ptr: i32,
+         t_len: i32,
+         timeout: i32,
+         ret_token: i32| {
+            http_call(
+                &mut c,
+                (up_ptr, up_len),
+                (h_ptr, h_len),
+                (b_ptr, b_len),
+                (t_ptr, t_len),
+                timeout,
+                ret_token,
+            )
+        }
+    );
+    hostcall!(
+        linker,
+        "proxy_get_status",
+        |c, ret_code: i32, ret_ptr: i32, ret_size: i32| {
+            let (code, message) = c.data().last_status.clone();
+            write_u32(&mut c, ret_code, code)?;
+            return_bytes(&mut c, message.as_bytes(), ret_ptr, ret_size)
+        }
+    );
     hostcall!(linker, "proxy_set_effective_context", |c, context: i32| {
         let context = context as u32;
         let state = c.data_mut();
@@ -175,31 +286,39 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         }
     });
     hostcall!(linker, "proxy_done", |_c| Err(Status::NotFound));
-    hostcall!(linker, "proxy_define_metric", |c, kind: i32, name_ptr: i32, name_len: i32, ret_id: i32| {
-        let name = read_string(&mut c, name_ptr, name_len)?;
-        if ![metric::COUNTER, metric::GAUGE, metric::HISTOGRAM].contains(&kind) {
-            return Err(Status::BadArgument);
+    hostcall!(
+        linker,
+        "proxy_define_metric",
+        |c, kind: i32, name_ptr: i32, name_len: i32, ret_id: i32| {
+            let name = read_string(&mut c, name_ptr, name_len)?;
+            if ![metric::COUNTER, metric::GAUGE, metric::HISTOGRAM].contains(&kind) {
+                return Err(Status::BadArgument);
+            }
+            let state = c.data_mut();
+            let id = state.next_metric_id + kind as u32;
+            state.next_metric_id += 4;
+            state.metric_ids.insert(id, (kind, name.clone()));
+            state.shared.define_stat(kind, &name);
+            write_u32(&mut c, ret_id, id)
         }
-        let state = c.data_mut();
-        let id = state.next_metric_id + kind as u32;
-        state.next_metric_id += 4;
-        state.metric_ids.insert(id, (kind, name.clone()));
-        state.shared.define_stat(kind, &name);
-        write_u32(&mut c, ret_id, id)
-    });
-    hostcall!(linker, "proxy_increment_metric", |c, id: i32, offset: i64| {
-        update_metric(c.data(), id, |kind, stat| match (kind, stat) {
-            (metric::COUNTER, super::shared::Stat::Counter(v)) if offset > 0 => {
-                *v += offset as u64;
-                Ok(())
-            }
-            (metric::GAUGE, super::shared::Stat::Gauge(v)) => {
-                *v += offset;
-                Ok(())
-            }
-            _ => Err(Status::BadArgument),
-        })
-    });
+    );
+    hostcall!(
+        linker,
+        "proxy_increment_metric",
+        |c, id: i32, offset: i64| {
+            update_metric(c.data(), id, |kind, stat| match (kind, stat) {
+                (metric::COUNTER, super::shared::Stat::Counter(v)) if offset > 0 => {
+                    *v += offset as u64;
+                    Ok(())
+                }
+                (metric::GAUGE, super::shared::Stat::Gauge(v)) => {
+                    *v += offset;
+                    Ok(())
+                }
+                _ => Err(Status::BadArgument),
+            })
+        }
+    );
     hostcall!(linker, "proxy_record_metric", |c, id: i32, value: i64| {
         update_metric(c.data(), id, |_, stat| {
             match stat {
@@ -212,7 +331,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         })
     });
     hostcall!(linker, "proxy_get_metric", |c, id: i32, ret: i32| {
-        let (_, name) = c.data().metric_ids.get(&(id as u32)).cloned().ok_or(Status::NotFound)?;
+        let (_, name) = c
+            .data()
+            .metric_ids
+            .get(&(id as u32))
+            .cloned()
+            .ok_or(Status::NotFound)?;
         let value = c
             .data()
             .shared
@@ -261,8 +385,12 @@ fn header_map(state: &HostState, kind: i32) -> HostResult<Option<&Pairs>> {
 fn header_map_mut(state: &mut HostState, kind: i32) -> HostResult<&mut Pairs> {
     let stream = state.stream_mut().ok_or(Status::BadArgument)?;
     match kind {
-        map::HTTP_REQUEST_HEADERS if stream.request_headers_readable => Ok(&mut stream.request_headers),
-        map::HTTP_RESPONSE_HEADERS if stream.response_headers_readable => Ok(&mut stream.response_headers),
+        map::HTTP_REQUEST_HEADERS if stream.request_headers_readable => {
+            Ok(&mut stream.request_headers)
+        }
+        map::HTTP_RESPONSE_HEADERS if stream.response_headers_readable => {
+            Ok(&mut stream.response_headers)
+        }
         _ => Err(Status::BadArgument),
     }
 }
@@ -277,9 +405,20 @@ fn get_buffer(
 ) -> HostResult<()> {
     let state = caller.data();
     let bytes: Vec<u8> = match kind {
-        buffer::HTTP_REQUEST_BODY => state.stream().map(|s| s.request_body.clone()).unwrap_or_default(),
-        buffer::HTTP_RESPONSE_BODY => state.stream().map(|s| s.response_body.clone()).unwrap_or_default(),
-        buffer::HTTP_CALL_RESPONSE_BODY => state.call_response.as_ref().ok_or(Status::NotFound)?.body.clone(),
+        buffer::HTTP_REQUEST_BODY => state
+            .stream()
+            .map(|s| s.request_body.clone())
+            .unwrap_or_default(),
+        buffer::HTTP_RESPONSE_BODY => state
+            .stream()
+            .map(|s| s.response_body.clone())
+            .unwrap_or_default(),
+        buffer::HTTP_CALL_RESPONSE_BODY => state
+            .call_response
+            .as_ref()
+            .ok_or(Status::NotFound)?
+            .body
+            .clone(),
         buffer::VM_CONFIGURATION => state.plugin.vm_configuration.clone(),
         buffer::PLUGIN_CONFIGURATION if state.in_configure => state.plugin.configuration.clone(),
         buffer::PLUGIN_CONFIGURATION => return Err(Status::NotFound),
@@ -291,7 +430,9 @@ fn get_buffer(
         return Err(Status::BadArgument);
     }
     // Envoy clamps reads instead of failing them.
-    let slice = bytes.get(start.min(bytes.len())..(start + max).min(bytes.len())).unwrap_or(&[]);
+    let slice = bytes
+        .get(start.min(bytes.len())..(start + max).min(bytes.len()))
+        .unwrap_or(&[]);
     return_bytes(caller, slice, ret_ptr, ret_size)
 }
 
@@ -351,7 +492,9 @@ fn property(state: &HostState, path: &[u8]) -> HostResult<Vec<u8>> {
         "source.port" => Some(i64::from(stream.source.port()).to_le_bytes().to_vec()),
         "request.id" => header("x-request-id"),
         "request.path" => header(":path"),
-        "request.url_path" => header(":path").map(|p| p.split(|b| *b == b'?').next().unwrap_or(&[]).to_vec()),
+        "request.url_path" => {
+            header(":path").map(|p| p.split(|b| *b == b'?').next().unwrap_or(&[]).to_vec())
+        }
         "request.method" => header(":method"),
         "request.host" => header(":authority"),
         "request.scheme" => header(":scheme"),
@@ -362,21 +505,20 @@ fn property(state: &HostState, path: &[u8]) -> HostResult<Vec<u8>> {
     value.ok_or(Status::NotFound)
 }
 
-fn stream_control(
-    state: &mut HostState,
-    stream: i32,
-    make: fn(u32, i32) -> Deferred,
-) -> HostResult<()> {
+/// `continue_stream` (`resume`) or `close_stream`, carried out after the callback returns.
+fn stream_control(state: &mut HostState, stream: i32, resume: bool) -> HostResult<()> {
     if stream != abi::stream::HTTP_REQUEST && stream != abi::stream::HTTP_RESPONSE {
         return Err(Status::BadArgument);
     }
     let context = state.effective_context;
     let target = state.streams.get_mut(&context).ok_or(Status::NotFound)?;
-    // Envoy forgets the request maps once the stream continues (either direction).
-    if matches!(make(0, 0), Deferred::Continue(..)) {
+    if resume {
+        // Envoy forgets the request maps once the stream continues (either direction).
         target.request_headers_readable = false;
+        state.deferred.push(Deferred::Continue(context, stream));
+    } else {
+        state.deferred.push(Deferred::Close(context));
     }
-    state.deferred.push(make(context, stream));
     Ok(())
 }
 
@@ -387,9 +529,11 @@ fn send_local_response(
     body: (i32, i32),
     headers: (i32, i32),
 ) -> HostResult<()> {
-    let details = String::from_utf8_lossy(&read(caller, details.0, details.1)?).into_owned();
+    // Envoy records the details as the response code details; nothing here reads them.
+    let _details = read(caller, details.0, details.1)?;
     let body = read(caller, body.0, body.1)?;
-    let headers = abi::decode_pairs(&read(caller, headers.0, headers.1)?).ok_or(Status::BadArgument)?;
+    let headers =
+        abi::decode_pairs(&read(caller, headers.0, headers.1)?).ok_or(Status::BadArgument)?;
     let state = caller.data_mut();
     let context = state.effective_context;
     let stream = state.streams.get_mut(&context).ok_or(Status::BadArgument)?;
@@ -399,9 +543,11 @@ fn send_local_response(
     stream.local_reply_sent = true;
     let reply = LocalReply {
         status: code as u32,
-        headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
         body,
-        details,
     };
     state.deferred.push(Deferred::LocalReply(context, reply));
     Ok(())
@@ -417,7 +563,8 @@ fn http_call(
     ret_token: i32,
 ) -> HostResult<()> {
     let cluster = read_string(caller, upstream.0, upstream.1)?;
-    let headers = abi::decode_pairs(&read(caller, headers.0, headers.1)?).ok_or(Status::BadArgument)?;
+    let headers =
+        abi::decode_pairs(&read(caller, headers.0, headers.1)?).ok_or(Status::BadArgument)?;
     let body = read(caller, body.0, body.1)?;
     let _trailers = read(caller, trailers.0, trailers.1)?;
     if timeout_ms < 0 {
@@ -429,7 +576,12 @@ fn http_call(
     }
     let headers: Vec<(String, String)> = headers
         .into_iter()
-        .map(|(k, v)| (String::from_utf8_lossy(&k).to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(&k).to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect();
     for required in [":path", ":method", ":authority"] {
         if !headers.iter().any(|(k, _)| k == required) {
@@ -462,7 +614,11 @@ fn http_call(
     };
     let token = state.next_callout_token;
     state.next_callout_token += 4;
-    state.callouts.push(PendingCall { token, due_at, answer });
+    state.callouts.push(PendingCall {
+        token,
+        due_at,
+        answer,
+    });
     state.calls_made.push(call);
     write_u32(caller, ret_token, token)
 }

@@ -56,7 +56,11 @@ pub fn return_bytes(
         write_u32(caller, ret_ptr, 0)?;
         return write_u32(caller, ret_size, 0);
     }
-    let allocate = caller.data().allocate.clone().ok_or(Status::InternalFailure)?;
+    let allocate = caller
+        .data()
+        .allocate
+        .clone()
+        .ok_or(Status::InternalFailure)?;
     let size = i32::try_from(bytes.len()).map_err(|_| Status::BadArgument)?;
     let ptr = allocate
         .call(caller.as_context_mut(), size)

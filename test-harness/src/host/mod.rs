@@ -106,7 +106,10 @@ impl Harness {
     }
 
     /// How clusters answer HTTP calls (default: 503 "no healthy upstream").
-    pub fn on_http_call(mut self, responder: impl Fn(&HttpCall) -> CallOutcome + Send + Sync + 'static) -> Self {
+    pub fn on_http_call(
+        mut self,
+        responder: impl Fn(&HttpCall) -> CallOutcome + Send + Sync + 'static,
+    ) -> Self {
         self.plugin.responder = Some(Arc::new(responder));
         self
     }
@@ -136,13 +139,21 @@ impl Harness {
         let path = self.wasm.map_err(HarnessError::Load)?;
         let (engine, module) = module_cache::load(&path)?;
         let mut linker = wasmtime::Linker::new(&engine);
-        hostcalls::add_to_linker(&mut linker).map_err(|e| HarnessError::Instantiate(e.to_string()))?;
+        hostcalls::add_to_linker(&mut linker)
+            .map_err(|e| HarnessError::Instantiate(e.to_string()))?;
         wasi::add_to_linker(&mut linker).map_err(|e| HarnessError::Instantiate(e.to_string()))?;
         stub_unknown_imports(&mut linker, &module)?;
 
         let shared = Arc::new(Shared::default());
         let plugin = Arc::new(self.plugin);
-        let new_vm = |label| Vm::start(&engine, &module, &linker, HostState::new(label, Arc::clone(&shared), Arc::clone(&plugin)));
+        let new_vm = |label| {
+            Vm::start(
+                &engine,
+                &module,
+                &linker,
+                HostState::new(label, Arc::clone(&shared), Arc::clone(&plugin)),
+            )
+        };
         drop(new_vm(VmLabel::Canary)?);
         let main = Mutex::new(new_vm(VmLabel::Main)?);
         let workers = (0..self.workers)
@@ -160,12 +171,21 @@ impl Harness {
 /// Envoy registers every `env.proxy_*` function; those this host does not implement answer
 /// Unimplemented. A WASI import Envoy does not provide makes the module fail to load, as it
 /// does in Envoy.
-fn stub_unknown_imports(linker: &mut wasmtime::Linker<HostState>, module: &wasmtime::Module) -> Result<()> {
-    let probe = HostState::new(VmLabel::Canary, Arc::new(Shared::default()), Arc::new(PluginSettings::default()));
+fn stub_unknown_imports(
+    linker: &mut wasmtime::Linker<HostState>,
+    module: &wasmtime::Module,
+) -> Result<()> {
+    let probe = HostState::new(
+        VmLabel::Canary,
+        Arc::new(Shared::default()),
+        Arc::new(PluginSettings::default()),
+    );
     let mut store = wasmtime::Store::new(module.engine(), probe);
     for import in module.imports() {
         let (module_name, name) = (import.module(), import.name());
-        let wasmtime::ExternType::Func(ty) = import.ty() else { continue };
+        let wasmtime::ExternType::Func(ty) = import.ty() else {
+            continue;
+        };
         let defined = linker.get_by_import(&mut store, &import).is_some();
         if defined {
             continue;
@@ -176,12 +196,17 @@ fn stub_unknown_imports(linker: &mut wasmtime::Linker<HostState>, module: &wasmt
             )));
         }
         linker
-            .func_new(module_name, name, ty.clone(), |_caller, _params, results| {
-                if let Some(first) = results.first_mut() {
-                    *first = wasmtime::Val::I32(abi::Status::Unimplemented.code());
-                }
-                Ok(())
-            })
+            .func_new(
+                module_name,
+                name,
+                ty.clone(),
+                |_caller, _params, results| {
+                    if let Some(first) = results.first_mut() {
+                        *first = wasmtime::Val::I32(abi::Status::Unimplemented.code());
+                    }
+                    Ok(())
+                },
+            )
             .map_err(|e| HarnessError::Instantiate(e.to_string()))?;
     }
     Ok(())
@@ -209,12 +234,15 @@ impl Proxy {
 
     /// Sends a request to a given worker.
     pub fn request_on(&self, worker: usize, request: Request) -> Result<Exchange<'_>> {
-        let vm = self
-            .workers
-            .get(worker)
-            .ok_or_else(|| HarnessError::Usage(format!("there are only {} workers", self.workers.len())))?;
+        let vm = self.workers.get(worker).ok_or_else(|| {
+            HarnessError::Usage(format!("there are only {} workers", self.workers.len()))
+        })?;
         let ctx = lock(vm).begin(&request)?;
-        Ok(Exchange { proxy: self, worker, ctx })
+        Ok(Exchange {
+            proxy: self,
+            worker,
+            ctx,
+        })
     }
 
     pub fn workers(&self) -> usize {
@@ -294,7 +322,9 @@ impl Proxy {
 
     /// Whether a worker's VM has failed (trapped).
     pub fn worker_failed(&self, worker: usize) -> bool {
-        self.workers.get(worker).is_some_and(|vm| lock(vm).is_failed())
+        self.workers
+            .get(worker)
+            .is_some_and(|vm| lock(vm).is_failed())
     }
 }
 
@@ -322,7 +352,9 @@ impl Exchange<'_> {
     pub fn local_response(&self) -> Result<Response> {
         match self.outcome() {
             StreamOutcome::LocalReply(response) => Ok(response),
-            other => Err(HarnessError::Usage(format!("expected a local response, the exchange is {other:?}"))),
+            other => Err(HarnessError::Usage(format!(
+                "expected a local response, the exchange is {other:?}"
+            ))),
         }
     }
 
@@ -333,7 +365,9 @@ impl Exchange<'_> {
                 .vm()
                 .upstream_request(self.ctx)
                 .ok_or_else(|| HarnessError::Usage("no upstream request recorded".into())),
-            other => Err(HarnessError::Usage(format!("expected the request upstream, the exchange is {other:?}"))),
+            other => Err(HarnessError::Usage(format!(
+                "expected the request upstream, the exchange is {other:?}"
+            ))),
         }
     }
 

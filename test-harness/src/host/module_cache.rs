@@ -24,9 +24,11 @@ fn engine() -> Result<&'static Engine> {
 
 /// The engine and the compiled module for a `.wasm` file.
 pub fn load(path: &Path) -> Result<(Engine, Module)> {
-    static MODULES: OnceLock<Mutex<HashMap<(PathBuf, Vec<u8>), Module>>> = OnceLock::new();
+    type ByPathAndDigest = HashMap<(PathBuf, Vec<u8>), Module>;
+    static MODULES: OnceLock<Mutex<ByPathAndDigest>> = OnceLock::new();
     let engine = engine()?;
-    let bytes = fs::read(path).map_err(|e| HarnessError::Load(format!("{}: {e}", path.display())))?;
+    let bytes =
+        fs::read(path).map_err(|e| HarnessError::Load(format!("{}: {e}", path.display())))?;
     let key = (path.to_path_buf(), digest(&bytes));
     let modules = MODULES.get_or_init(Default::default);
     let mut modules = modules.lock().unwrap_or_else(|p| p.into_inner());

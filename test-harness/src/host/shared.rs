@@ -119,7 +119,10 @@ impl SharedDataMap {
 
     /// Total bytes held in keys and values.
     pub fn bytes(&self) -> usize {
-        self.entries.iter().map(|(k, (v, _))| k.len() + v.len()).sum()
+        self.entries
+            .iter()
+            .map(|(k, (v, _))| k.len() + v.len())
+            .sum()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {

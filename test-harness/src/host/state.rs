@@ -61,7 +61,6 @@ pub struct LocalReply {
     pub status: u32,
     pub headers: Pairs,
     pub body: Vec<u8>,
-    pub details: String,
 }
 
 /// Work the filter requested during a callback, carried out when the callback returns.
@@ -69,7 +68,7 @@ pub struct LocalReply {
 pub enum Deferred {
     LocalReply(u32, LocalReply),
     Continue(u32, i32),
-    Close(u32, i32),
+    Close(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

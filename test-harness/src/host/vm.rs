@@ -8,7 +8,9 @@ use wasmtime::{AsContextMut, Engine, Instance, Linker, Module, Store, WasmParams
 use super::abi::{self, ACTION_CONTINUE, LogLevel};
 use super::error::{HarnessError, Result};
 use super::shared::VmLabel;
-use super::state::{Deferred, HostState, HttpCallResponse, LocalReply, Pairs, RequestStage, Stream, StreamOutcome};
+use super::state::{
+    Deferred, HostState, HttpCallResponse, LocalReply, Pairs, RequestStage, Stream, StreamOutcome,
+};
 use crate::message::{Request, Response};
 
 /// What one exchange cost inside the module.
@@ -38,7 +40,6 @@ impl Cost {
 pub struct Finished {
     pub outcome: StreamOutcome,
     pub upstream_request: Option<Request>,
-    pub response: Option<Response>,
     pub cost: Cost,
 }
 
@@ -58,7 +59,12 @@ pub struct Vm {
 impl Vm {
     /// Instantiates the module and starts it as Envoy does: `_initialize` (restricted), root
     /// context creation, `on_vm_start`, `on_configure`.
-    pub fn start(engine: &Engine, module: &Module, linker: &Linker<HostState>, state: HostState) -> Result<Self> {
+    pub fn start(
+        engine: &Engine,
+        module: &Module,
+        linker: &Linker<HostState>,
+        state: HostState,
+    ) -> Result<Self> {
         let label = state.label;
         let mut store = Store::new(engine, state);
         store
@@ -71,10 +77,14 @@ impl Vm {
         // cpp-host looks for `malloc` first, then `proxy_on_memory_allocate`.
         let allocate = instance
             .get_typed_func::<i32, i32>(&mut store, "malloc")
-            .or_else(|_| instance.get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate"))
+            .or_else(|_| {
+                instance.get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate")
+            })
             .ok();
         if allocate.is_none() {
-            return Err(HarnessError::Instantiate("Wasm module is missing malloc function.".into()));
+            return Err(HarnessError::Instantiate(
+                "Wasm module is missing malloc function.".into(),
+            ));
         }
         {
             let state = store.data_mut();
@@ -106,11 +116,13 @@ impl Vm {
         let vm_config_len = vm.store.data().plugin.vm_configuration.len() as i32;
         let config_len = vm.store.data().plugin.configuration.len() as i32;
         vm.call::<(i32, i32), ()>(root as u32, "proxy_on_context_create", (root, 0))?;
-        if vm.call::<(i32, i32), i32>(root as u32, "proxy_on_vm_start", (root, vm_config_len))? == 0 {
+        if vm.call::<(i32, i32), i32>(root as u32, "proxy_on_vm_start", (root, vm_config_len))? == 0
+        {
             return Err(HarnessError::VmStartFailed { vm: label });
         }
         vm.store.data_mut().in_configure = true;
-        let configured = vm.call::<(i32, i32), i32>(root as u32, "proxy_on_configure", (root, config_len));
+        let configured =
+            vm.call::<(i32, i32), i32>(root as u32, "proxy_on_configure", (root, config_len));
         vm.store.data_mut().in_configure = false;
         if configured? == 0 {
             let log = vm
@@ -138,7 +150,12 @@ impl Vm {
 
     /// Calls an export with `context` as the effective context; a trap fails the VM. The cost
     /// is booked to `context`.
-    fn call<P: WasmParams, R: WasmResults>(&mut self, context: u32, name: &'static str, params: P) -> Result<R> {
+    fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        context: u32,
+        name: &'static str,
+        params: P,
+    ) -> Result<R> {
         let label = self.label();
         if self.failed {
             return Err(HarnessError::VmFailed { vm: label });
@@ -197,6 +214,7 @@ impl Vm {
         let root = self.store.data().root_context_id as i32;
         self.call::<(i32, i32), ()>(ctx, "proxy_on_context_create", (ctx as i32, root))?;
         self.advance_request(ctx)?;
+        self.run_due()?;
         Ok(ctx)
     }
 
@@ -204,7 +222,9 @@ impl Vm {
     /// request through.
     fn advance_request(&mut self, ctx: u32) -> Result<()> {
         loop {
-            let stream = self.stream(ctx)?;
+            let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
+                return Ok(()); // finished (answered locally or reset)
+            };
             if stream.outcome != StreamOutcome::Paused || stream.in_response {
                 return Ok(());
             }
@@ -215,9 +235,15 @@ impl Vm {
                     }
                     let n = stream.request_headers.len() as i32;
                     let eos = stream.pending_chunks.is_empty();
-                    let action = self.call::<(i32, i32, i32), i32>(ctx, "proxy_on_request_headers", (ctx as i32, n, eos as i32))?;
+                    let action = self.call::<(i32, i32, i32), i32>(
+                        ctx,
+                        "proxy_on_request_headers",
+                        (ctx as i32, n, eos as i32),
+                    )?;
                     self.run_deferred()?;
-                    let stream = self.stream(ctx)?;
+                    let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
+                        return Ok(()); // finished (answered locally or reset)
+                    };
                     if stream.outcome != StreamOutcome::Paused || stream.in_response {
                         return Ok(());
                     }
@@ -254,13 +280,18 @@ impl Vm {
                             status: 413,
                             headers: Vec::new(),
                             body: b"Payload Too Large".to_vec(),
-                            details: "request_payload_too_large".into(),
                         };
                         return self.local_reply_through_filters(ctx, reply);
                     }
-                    let action = self.call::<(i32, i32, i32), i32>(ctx, "proxy_on_request_body", (ctx as i32, size as i32, eos as i32))?;
+                    let action = self.call::<(i32, i32, i32), i32>(
+                        ctx,
+                        "proxy_on_request_body",
+                        (ctx as i32, size as i32, eos as i32),
+                    )?;
                     self.run_deferred()?;
-                    let stream = self.stream(ctx)?;
+                    let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
+                        return Ok(()); // finished (answered locally or reset)
+                    };
                     if stream.outcome != StreamOutcome::Paused || stream.in_response {
                         return Ok(());
                     }
@@ -288,7 +319,9 @@ impl Vm {
 
     /// The filter called `continue_stream(HttpRequest)`.
     fn continue_request(&mut self, ctx: u32) -> Result<()> {
-        let Ok(stream) = self.stream(ctx) else { return Ok(()) };
+        let Ok(stream) = self.stream(ctx) else {
+            return Ok(());
+        };
         if !stream.is_waiting() || stream.in_response {
             return Ok(());
         }
@@ -317,17 +350,24 @@ impl Vm {
                 stream.outcome
             )));
         }
-        let mut headers: Pairs = vec![(b":status".to_vec(), response.status.to_string().into_bytes())];
+        let mut headers: Pairs = vec![(
+            b":status".to_vec(),
+            response.status.to_string().into_bytes(),
+        )];
         headers.extend(
             response
                 .headers
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase().into_bytes(), v.clone().into_bytes())),
         );
-        let chunks = if response.body.is_empty() { Vec::new() } else { vec![response.body.clone()] };
+        let chunks = if response.body.is_empty() {
+            Vec::new()
+        } else {
+            vec![response.body.clone()]
+        };
         self.run_response(ctx, headers, chunks)?;
         let final_response = self.final_response(ctx)?;
-        self.finish(ctx, Some(final_response.clone()))?;
+        self.finish(ctx)?;
         Ok(final_response)
     }
 
@@ -341,14 +381,19 @@ impl Vm {
         }
         let n = self.stream(ctx)?.response_headers.len() as i32;
         let eos = chunks.is_empty();
-        let action = self.call::<(i32, i32, i32), i32>(ctx, "proxy_on_response_headers", (ctx as i32, n, eos as i32))?;
+        let action = self.call::<(i32, i32, i32), i32>(
+            ctx,
+            "proxy_on_response_headers",
+            (ctx as i32, n, eos as i32),
+        )?;
         self.run_deferred()?;
         if self.stream(ctx)?.direct_reply.is_some() {
             return Ok(());
         }
         if action != ACTION_CONTINUE {
             return Err(HarnessError::Usage(
-                "the filter paused response headers; the native host does not resume responses".into(),
+                "the filter paused response headers; the native host does not resume responses"
+                    .into(),
             ));
         }
         self.stream(ctx)?.response_headers_readable = false;
@@ -364,7 +409,11 @@ impl Vm {
                 stream.response_body = chunk;
             }
             let size = stream.response_body.len() as i32;
-            let action = self.call::<(i32, i32, i32), i32>(ctx, "proxy_on_response_body", (ctx as i32, size, eos as i32))?;
+            let action = self.call::<(i32, i32, i32), i32>(
+                ctx,
+                "proxy_on_response_body",
+                (ctx as i32, size, eos as i32),
+            )?;
             self.run_deferred()?;
             let stream = self.stream(ctx)?;
             if stream.direct_reply.is_some() {
@@ -400,18 +449,21 @@ impl Vm {
     fn local_reply_through_filters(&mut self, ctx: u32, reply: LocalReply) -> Result<()> {
         let (headers, body) = local_reply_message(&reply);
         self.stream(ctx)?.local_reply_sent = true;
-        let chunks = if body.is_empty() { Vec::new() } else { vec![body] };
+        let chunks = if body.is_empty() {
+            Vec::new()
+        } else {
+            vec![body]
+        };
         self.run_response(ctx, headers, chunks)?;
         let response = self.final_response(ctx)?;
         self.stream(ctx)?.outcome = StreamOutcome::LocalReply(response.clone());
-        self.finish(ctx, Some(response))
+        self.finish(ctx)
     }
 
-    /// Carries out what the filter asked for during the last callback, then delivers HTTP call
-    /// answers and ticks that are due.
+    /// Carries out what the filter asked for during the last callback. HTTP call answers and
+    /// ticks come later, from the event loop (`run_due`), as in Envoy.
     fn run_deferred(&mut self) -> Result<()> {
-        self.apply_deferred()?;
-        self.run_due()
+        self.apply_deferred()
     }
 
     fn apply_deferred(&mut self) -> Result<()> {
@@ -423,7 +475,9 @@ impl Vm {
             for action in actions {
                 match action {
                     Deferred::LocalReply(ctx, reply) => {
-                        let Ok(stream) = self.stream(ctx) else { continue };
+                        let Ok(stream) = self.stream(ctx) else {
+                            continue;
+                        };
                         if stream.in_response {
                             // The response has started: straight to the client, bypassing
                             // the filters (Envoy's sendDirectLocalReply).
@@ -432,12 +486,14 @@ impl Vm {
                             self.local_reply_through_filters(ctx, reply)?;
                         }
                     }
-                    Deferred::Continue(ctx, abi::stream::HTTP_REQUEST) => self.continue_request(ctx)?,
+                    Deferred::Continue(ctx, abi::stream::HTTP_REQUEST) => {
+                        self.continue_request(ctx)?
+                    }
                     Deferred::Continue(..) => {}
-                    Deferred::Close(ctx, _) => {
+                    Deferred::Close(ctx) => {
                         if let Ok(stream) = self.stream(ctx) {
                             stream.outcome = StreamOutcome::Reset;
-                            self.finish(ctx, None)?;
+                            self.finish(ctx)?;
                         }
                     }
                 }
@@ -450,7 +506,11 @@ impl Vm {
         loop {
             let now = self.store.data().shared.clock.monotonic_nanos();
             let state = self.store.data_mut();
-            if let Some(index) = state.callouts.iter().position(|c| c.due_at.is_some_and(|t| t <= now)) {
+            if let Some(index) = state
+                .callouts
+                .iter()
+                .position(|c| c.due_at.is_some_and(|t| t <= now))
+            {
                 let call = state.callouts.remove(index);
                 self.deliver_call(call.token, call.answer)?;
                 continue;
@@ -473,8 +533,16 @@ impl Vm {
         let root = self.store.data().root_context_id;
         let (headers, body_len) = match &answer {
             Some(response) => {
-                let mut headers: Pairs = vec![(b":status".to_vec(), response.status.to_string().into_bytes())];
-                headers.extend(response.headers.iter().map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes())));
+                let mut headers: Pairs = vec![(
+                    b":status".to_vec(),
+                    response.status.to_string().into_bytes(),
+                )];
+                headers.extend(
+                    response
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes())),
+                );
                 let len = response.body.len();
                 self.store.data_mut().call_response = Some(HttpCallResponse {
                     headers: headers.clone(),
@@ -485,14 +553,21 @@ impl Vm {
             }
             None => {
                 self.store.data_mut().call_response = None;
-                self.store.data_mut().last_status = (abi::Status::BrokenConnection as u32, "reset".into());
+                self.store.data_mut().last_status =
+                    (abi::Status::BrokenConnection as u32, "reset".into());
                 (0, 0)
             }
         };
         let result = self.call::<(i32, i32, i32, i32, i32), ()>(
             root,
             "proxy_on_http_call_response",
-            (root as i32, token as i32, headers as i32, body_len as i32, 0),
+            (
+                root as i32,
+                token as i32,
+                headers as i32,
+                body_len as i32,
+                0,
+            ),
         );
         self.store.data_mut().call_response = None;
         result?;
@@ -500,7 +575,7 @@ impl Vm {
     }
 
     /// `on_log`, `on_done`, `on_delete` (Envoy's order: the access-log phase comes first).
-    fn finish(&mut self, ctx: u32, response: Option<Response>) -> Result<()> {
+    fn finish(&mut self, ctx: u32) -> Result<()> {
         if self.finished.contains_key(&ctx) {
             return Ok(());
         }
@@ -513,7 +588,6 @@ impl Vm {
             Finished {
                 outcome: stream.map(|s| s.outcome).unwrap_or(StreamOutcome::Reset),
                 upstream_request: self.upstream.remove(&ctx),
-                response,
                 cost: self.costs.remove(&ctx).unwrap_or_default(),
             },
         );
@@ -526,13 +600,21 @@ impl Vm {
         if let Some(f) = self.finished.get(&ctx) {
             return Some(f.outcome.clone());
         }
-        self.store.data().streams.get(&ctx).map(|s| s.outcome.clone())
+        self.store
+            .data()
+            .streams
+            .get(&ctx)
+            .map(|s| s.outcome.clone())
     }
 
     pub fn upstream_request(&self, ctx: u32) -> Option<Request> {
         self.upstream
             .get(&ctx)
-            .or_else(|| self.finished.get(&ctx).and_then(|f| f.upstream_request.as_ref()))
+            .or_else(|| {
+                self.finished
+                    .get(&ctx)
+                    .and_then(|f| f.upstream_request.as_ref())
+            })
             .cloned()
     }
 
@@ -598,9 +680,16 @@ fn envoy_request(request: &Request, ctx: u32) -> (Pairs, Vec<Vec<u8>>) {
             headers.push((k.to_ascii_lowercase().into_bytes(), v.as_bytes().to_vec()));
         }
     }
-    let wants_length = !request.body.is_empty() || matches!(request.method.as_str(), "POST" | "PUT" | "PATCH");
-    if wants_length && !request.has_header("content-length") && !request.has_header("transfer-encoding") {
-        headers.push((b"content-length".to_vec(), request.body.len().to_string().into_bytes()));
+    let wants_length =
+        !request.body.is_empty() || matches!(request.method.as_str(), "POST" | "PUT" | "PATCH");
+    if wants_length
+        && !request.has_header("content-length")
+        && !request.has_header("transfer-encoding")
+    {
+        headers.push((
+            b"content-length".to_vec(),
+            request.body.len().to_string().into_bytes(),
+        ));
     }
     if !request.has_header("x-forwarded-proto") {
         headers.push((b"x-forwarded-proto".to_vec(), b"http".to_vec()));
@@ -631,7 +720,12 @@ fn upstream_request(stream: &Stream) -> Request {
         .request_headers
         .iter()
         .filter(|(k, _)| !k.starts_with(b":"))
-        .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
         .collect();
     request.body = stream.forwarded_body.clone();
     request
@@ -647,7 +741,10 @@ fn local_reply_message(reply: &LocalReply) -> (Pairs, Vec<u8>) {
         headers.retain(|(k, _)| k != b"content-length" && k != b"content-type");
     } else {
         headers.retain(|(k, _)| k != b"content-length");
-        headers.push((b"content-length".to_vec(), reply.body.len().to_string().into_bytes()));
+        headers.push((
+            b"content-length".to_vec(),
+            reply.body.len().to_string().into_bytes(),
+        ));
         if !headers.iter().any(|(k, _)| k == b"content-type") {
             headers.push((b"content-type".to_vec(), b"text/plain".to_vec()));
         }
@@ -666,7 +763,12 @@ fn to_response(headers: &Pairs, body: Vec<u8>) -> Response {
         headers: headers
             .iter()
             .filter(|(k, _)| !k.starts_with(b":"))
-            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
             .collect(),
         body,
     }
