@@ -1,6 +1,7 @@
 //! The project's one build entry point, as a library so that tests can call the same code the
 //! `cargo xtask` command runs (build the wasm when stale, install Envoy when missing).
 
+pub mod bench;
 pub mod core_tests;
 pub mod demo_stack;
 pub mod envoy;

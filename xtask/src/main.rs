@@ -15,6 +15,10 @@ cargo xtask <command>
   demo    run the demo stack in the foreground: sample backend + Envoy with the filter
   test    run every test: unit (natively and on wasm32 under Node), native harness,
           end-to-end against a real Envoy; extra arguments filter `cargo test`
+  bench   measure requests/s and latency: bare Envoy, Envoy's native filters, a no-op Wasm
+          filter and this filter, alternated (--rounds 3 --seconds 5 --connections 32
+          --only SCENARIO); then the per-request cost inside the module and the core's
+          micro-benchmarks. Results in target/bench/
   help    this text
 ";
 
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
         Some("envoy") => envoy::ensure().map(|bin| println!("{}", bin.display())),
         Some("demo") => demo::run(),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -38,6 +43,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn bench(args: &[String]) -> xtask::Result<()> {
+    let options = xtask::bench::Options::parse(args)?;
+    xtask::bench::run_all(&options)?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(&cargo).current_dir(paths::root()).args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "test-harness",
+        "--bin",
+        "filter-cost",
+    ]))?;
+    run(Command::new(&cargo).current_dir(paths::root()).args([
+        "bench",
+        "--package",
+        "hardening-filter",
+        "--bench",
+        "core",
+        "--",
+        "--warm-up-time",
+        "1",
+        "--measurement-time",
+        "2",
+    ]))
 }
 
 /// Every test layer. Extra arguments go to `cargo test` (e.g. a test name filter).

@@ -172,6 +172,14 @@ pub const PROBE: Module = Module {
     sources: &["fixtures/probe", "Cargo.lock", "Cargo.toml"],
 };
 
+/// The benchmarks' floor: a module that touches each request once (`fixtures/noop`).
+pub const NOOP: Module = Module {
+    package: "noop-module",
+    lib_name: "noop",
+    dist_name: "noop.wasm",
+    sources: &["fixtures/noop", "Cargo.lock", "Cargo.toml"],
+};
+
 /// Every module the tests load.
 pub const MODULES: &[&Module] = &[&FILTER, &PROBE];
 

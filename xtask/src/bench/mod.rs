@@ -1,0 +1,394 @@
+//! `cargo xtask bench`: the filter's cost per request, side by side with no filter, Envoy's
+//! native filters and the smallest Wasm filter, in one run with the variants alternated.
+
+pub mod report;
+pub mod scenarios;
+pub mod variants;
+mod wrk;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::process::{apt_install, output, run};
+use crate::{envoy, paths, wasm};
+
+use scenarios::Scenario;
+use variants::Variant;
+
+/// How a benchmark run is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rounds: usize,
+    pub duration: Duration,
+    pub connections: u32,
+    /// Run only scenarios whose name contains this.
+    pub only: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            rounds: 3,
+            duration: Duration::from_secs(5),
+            connections: 32,
+            only: None,
+        }
+    }
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> crate::Result<Self> {
+        let mut options = Self::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--rounds" => {
+                    options.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?
+                }
+                "--seconds" => {
+                    options.duration = Duration::from_secs(
+                        value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+                    )
+                }
+                "--connections" => {
+                    options.connections = value()?
+                        .parse()
+                        .map_err(|e| format!("--connections: {e}"))?
+                }
+                "--only" => options.only = Some(value()?.clone()),
+                other => {
+                    return Err(format!(
+                        "unknown bench option {other} (--rounds N, --seconds N, --connections N, --only NAME)"
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Where results are written.
+pub fn results_dir() -> PathBuf {
+    paths::root().join("target").join("bench")
+}
+
+pub fn run_all(options: &Options) -> crate::Result<()> {
+    wasm::ensure(&wasm::FILTER)?;
+    wasm::ensure(&wasm::NOOP)?;
+    let envoy_bin = envoy::ensure()?;
+    let wrk_bin = ensure_wrk()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(&cargo).current_dir(paths::root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "test-harness",
+        "--bin",
+        "sample-backend",
+    ]))?;
+
+    let pinning = Pinning::detect();
+    let mut backend = Background::spawn(
+        Command::new(paths::root().join("target/release/sample-backend"))
+            .args(["--listen", "127.0.0.1:0"]),
+    )?;
+    let backend_addr = backend.first_line_address()?;
+
+    let dir = results_dir();
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let scenarios: Vec<Scenario> = scenarios::all()
+        .into_iter()
+        .filter(|s| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| s.name.contains(only.as_str()))
+        })
+        .collect();
+    let mut envoys = Vec::new();
+    for variant in variants::ALL {
+        envoys.push(RunningEnvoy::start(
+            &envoy_bin,
+            *variant,
+            backend_addr,
+            &pinning,
+            &dir,
+        )?);
+    }
+    for envoy in &envoys {
+        for scenario in &scenarios {
+            check_scenario(envoy, scenario)?;
+        }
+    }
+
+    let mut samples = Vec::new();
+    for round in 0..options.rounds {
+        for scenario in &scenarios {
+            // Rotate the order each round so no variant always runs first (or last).
+            for i in 0..envoys.len() {
+                let envoy = &envoys[(i + round) % envoys.len()];
+                eprintln!(
+                    "bench: round {} · {} · {}",
+                    round + 1,
+                    scenario.name,
+                    envoy.variant.name()
+                );
+                let result = wrk::run(&wrk_bin, &pinning, envoy.listener, scenario, options, &dir)?;
+                samples.push(report::Sample {
+                    variant: envoy.variant,
+                    scenario: scenario.name,
+                    round,
+                    result,
+                });
+            }
+        }
+    }
+    drop(envoys);
+    backend.stop();
+
+    let summary = report::summarise(&samples, &scenarios);
+    let meta = report::Meta::collect(options, &pinning);
+    println!("{}", report::table(&summary, &meta));
+    report::write_json(&dir.join("bench.json"), &summary, &samples, &meta)?;
+    report::write_svg(&dir.join("bench.svg"), &summary)?;
+    eprintln!(
+        "bench: results in {} and {}",
+        dir.join("bench.json").display(),
+        dir.join("bench.svg").display()
+    );
+    Ok(())
+}
+
+fn ensure_wrk() -> crate::Result<PathBuf> {
+    if output(Command::new("wrk").arg("--version")).is_some()
+        || Command::new("wrk").arg("-v").output().is_ok()
+    {
+        return Ok(PathBuf::from("wrk"));
+    }
+    let _lock = crate::lock::FileLock::acquire("apt")?;
+    apt_install(&["wrk"])?;
+    Ok(PathBuf::from("wrk"))
+}
+
+/// Envoy on one core and the load generator on another, when there are two.
+#[derive(Debug, Clone)]
+pub struct Pinning {
+    pub envoy_cpu: Option<usize>,
+    pub load_cpu: Option<usize>,
+}
+
+impl Pinning {
+    fn detect() -> Self {
+        let cpus = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1);
+        let taskset = output(Command::new("taskset").arg("--version")).is_some();
+        if cpus >= 2 && taskset {
+            Self {
+                envoy_cpu: Some(0),
+                load_cpu: Some(1),
+            }
+        } else {
+            Self {
+                envoy_cpu: None,
+                load_cpu: None,
+            }
+        }
+    }
+
+    pub fn command(cpu: Option<usize>, program: &std::path::Path) -> Command {
+        match cpu {
+            Some(cpu) => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(cpu.to_string()).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        }
+    }
+}
+
+/// A child process killed on drop.
+struct Background {
+    child: Child,
+}
+
+impl Background {
+    fn spawn(cmd: &mut Command) -> crate::Result<Self> {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", crate::process::describe(cmd)))?;
+        Ok(Self { child })
+    }
+
+    /// The backend prints `sample-backend listening on ADDR` first.
+    fn first_line_address(&mut self) -> crate::Result<SocketAddr> {
+        let stdout = self.child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("backend: {e}"))?;
+        line.rsplit(' ')
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .ok_or_else(|| format!("backend printed {line:?}"))
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One variant's Envoy, pinned, with `--concurrency 1`.
+struct RunningEnvoy {
+    variant: Variant,
+    process: Background,
+    listener: SocketAddr,
+}
+
+impl RunningEnvoy {
+    fn start(
+        envoy_bin: &std::path::Path,
+        variant: Variant,
+        backend: SocketAddr,
+        pinning: &Pinning,
+        dir: &std::path::Path,
+    ) -> crate::Result<Self> {
+        let config_path = dir.join(format!("envoy-{}.json", variant.name()));
+        let admin_path = dir.join(format!("admin-{}.txt", variant.name()));
+        let _ = fs::remove_file(&admin_path);
+        fs::write(
+            &config_path,
+            variants::bootstrap(variant, backend).to_string(),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+        let mut cmd = Pinning::command(pinning.envoy_cpu, envoy_bin);
+        cmd.arg("-c")
+            .arg(&config_path)
+            .args([
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+                "--log-level",
+                "error",
+            ])
+            .arg("--admin-address-path")
+            .arg(&admin_path);
+        let process = Background::spawn(&mut cmd)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if Instant::now() > deadline {
+                return Err(format!("{} Envoy did not start", variant.name()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let Some(admin) = fs::read_to_string(&admin_path)
+                .ok()
+                .and_then(|a| a.trim().parse().ok())
+            else {
+                continue;
+            };
+            if let Some(listener) = listener_address(admin) {
+                return Ok(Self {
+                    variant,
+                    process,
+                    listener,
+                });
+            }
+        }
+    }
+}
+
+impl Drop for RunningEnvoy {
+    fn drop(&mut self) {
+        self.process.stop();
+    }
+}
+
+fn listener_address(admin: SocketAddr) -> Option<SocketAddr> {
+    let (status, body) = http_get(admin, "/listeners?format=json").ok()?;
+    if status != 200 {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let address = &json["listener_statuses"][0]["local_address"]["socket_address"];
+    format!(
+        "{}:{}",
+        address["address"].as_str()?,
+        address["port_value"].as_u64()?
+    )
+    .parse()
+    .ok()
+}
+
+/// A minimal HTTP/1.1 exchange (`Connection: close`), for the admin endpoint and checks.
+pub fn http_request(addr: SocketAddr, raw: &str) -> std::io::Result<(u16, String, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(raw.as_bytes())?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let (status, head, body) = http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"),
+    )?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((status, if chunked { dechunk(&body) } else { body }))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Each scenario must succeed on each variant before anything is measured: a benchmark of
+/// error responses would measure the wrong thing.
+fn check_scenario(envoy: &RunningEnvoy, scenario: &Scenario) -> crate::Result<()> {
+    let (status, head, _) = http_request(envoy.listener, &scenario.to_http1(envoy.listener))
+        .map_err(|e| format!("{} · {}: {e}", scenario.name, envoy.variant.name()))?;
+    if !scenario.expected_status.contains(&status) {
+        return Err(format!(
+            "{} on {} answered {status}, expected {:?}:\n{head}",
+            scenario.name,
+            envoy.variant.name(),
+            scenario.expected_status
+        ));
+    }
+    Ok(())
+}

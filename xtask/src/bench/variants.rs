@@ -1,0 +1,188 @@
+//! The Envoy configurations compared. All answer from a `direct_response` route (so the
+//! upstream does not dominate), except `/backend/...`, which goes to the sample backend.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use super::scenarios::ORIGIN;
+use crate::paths;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// No HTTP filter besides the router.
+    Bare,
+    /// Envoy's own cors + local_ratelimit + header_mutation, doing what the filter does.
+    Native,
+    /// The smallest Wasm filter (fixtures/noop): the floor for any Wasm filter.
+    NoopWasm,
+    /// This filter with every policy that exists turned on.
+    Filter,
+}
+
+pub const ALL: &[Variant] = &[
+    Variant::Bare,
+    Variant::Native,
+    Variant::NoopWasm,
+    Variant::Filter,
+];
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bare => "bare",
+            Self::Native => "native",
+            Self::NoopWasm => "noop-wasm",
+            Self::Filter => "filter",
+        }
+    }
+}
+
+/// The filter's configuration in the `filter` variant: every policy that exists, on the routes
+/// the scenarios use. Shared with the per-request cost report.
+pub fn filter_config() -> Value {
+    json!({
+        "routes": [
+            {"name": "users", "match": {"path": "/users", "methods": ["GET", "POST"]}},
+            {"name": "items", "match": {"prefix": "/items"}}
+        ]
+    })
+}
+
+/// The security headers the `native` variant adds (helmet's defaults, what the filter sets).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
+    ),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("origin-agent-cluster", "?1"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-dns-prefetch-control", "off"),
+    ("x-download-options", "noopen"),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-permitted-cross-domain-policies", "none"),
+    ("x-xss-protection", "0"),
+];
+
+fn wasm_filter(module_file: &str, configuration: Value) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "hardening",
+                "root_id": "hardening",
+                "vm_config": {
+                    "vm_id": "bench",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": paths::dist().join(module_file).display().to_string()}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration.to_string(),
+                },
+            },
+        },
+    })
+}
+
+fn native_filters() -> Vec<Value> {
+    let mutations: Vec<Value> = SECURITY_HEADERS
+        .iter()
+        .map(|(k, v)| json!({"append": {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}))
+        .chain(std::iter::once(json!({"remove": "x-powered-by"})))
+        .collect();
+    vec![
+        json!({
+            "name": "envoy.filters.http.cors",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"},
+        }),
+        json!({
+            "name": "envoy.filters.http.local_ratelimit",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                "stat_prefix": "bench",
+                "token_bucket": {"max_tokens": 1_000_000_000u64, "tokens_per_fill": 1_000_000_000u64, "fill_interval": "1s"},
+                "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+                "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            },
+        }),
+        json!({
+            "name": "envoy.filters.http.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                "mutations": {"response_mutations": mutations},
+            },
+        }),
+    ]
+}
+
+pub fn bootstrap(variant: Variant, backend: SocketAddr) -> Value {
+    let mut http_filters = match variant {
+        Variant::Bare => vec![],
+        Variant::Native => native_filters(),
+        Variant::NoopWasm => vec![wasm_filter("noop.wasm", json!({}))],
+        Variant::Filter => vec![wasm_filter("hardening.wasm", filter_config())],
+    };
+    http_filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }));
+    let mut virtual_host = json!({
+        "name": "bench",
+        "domains": ["*"],
+        "routes": [
+            {"match": {"prefix": "/backend/"}, "route": {"cluster": "backend", "prefix_rewrite": "/"}},
+            {"match": {"prefix": "/users"}, "direct_response": {"status": 201, "body": {"inline_string": "{\"id\":3}"}}},
+            {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}},
+        ],
+    });
+    if variant == Variant::Native {
+        virtual_host["typed_per_filter_config"] = json!({
+            "envoy.filters.http.cors": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+                "allow_origin_string_match": [{"exact": ORIGIN}],
+                "allow_methods": "GET,POST,PUT,DELETE",
+                "allow_headers": "content-type,authorization",
+                "max_age": "600",
+            },
+        });
+    }
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "bench",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "bench",
+                        "route_config": {"virtual_hosts": [virtual_host]},
+                        "http_filters": http_filters,
+                    },
+                }]}],
+            }],
+            "clusters": [{
+                "name": "backend",
+                "connect_timeout": "1s",
+                "type": "STATIC",
+                "load_assignment": {
+                    "cluster_name": "backend",
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                        "address": backend.ip().to_string(),
+                        "port_value": backend.port(),
+                    }}}}]}],
+                },
+            }],
+        },
+    })
+}
