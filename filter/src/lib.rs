@@ -20,8 +20,11 @@
 
 pub mod config;
 pub mod engine;
+pub mod pairs;
+pub mod policy;
 pub mod problem;
 pub mod request;
+pub mod response;
 pub mod routes;
 
 #[cfg(all(target_family = "wasm", feature = "proxy"))]

@@ -1,50 +1,64 @@
-//! What the core sees of a request: plain borrowed strings, filled in by the shell (or by a
-//! test) from whatever the host provides.
+//! What the core sees of a request: header pairs borrowed from the host's buffer (names
+//! lowercase, as Envoy gives them; values as bytes, read as text where a policy needs text).
 
-/// Header name/value pairs as the host delivers them: names lowercase (Envoy lowercases
-/// them), values as received, repeated names as repeated pairs.
+/// Request header pairs, in order, repeated names as repeated pairs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Headers {
-    pairs: Vec<(String, String)>,
+pub struct Headers<'a> {
+    pairs: Vec<(&'a [u8], &'a [u8])>,
 }
 
-impl Headers {
-    pub fn new(pairs: Vec<(String, String)>) -> Self {
+impl<'a> Headers<'a> {
+    pub fn new(pairs: Vec<(&'a [u8], &'a [u8])>) -> Self {
         Self { pairs }
     }
 
-    /// The first value of a header; `name` must be lowercase.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    /// The first value of a header (`name` lowercase) as text. A value that is not UTF-8
+    /// (HTTP allows obs-text) reads as absent: no policy matches such bytes.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.get_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
-    /// Every value of a header, in order; `name` must be lowercase.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn get_bytes(&self, name: &str) -> Option<&'a [u8]> {
         self.pairs
             .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| *v)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    /// Every value of a header, as text (values that are not UTF-8 are skipped).
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| *k == name.as_bytes())
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
+        self.pairs.iter().copied()
     }
 }
 
 /// The request line and headers of a request (HTTP/2 style pseudo-headers, as Envoy
 /// presents every request).
 #[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
+pub struct RequestHead<'h, 'a> {
     pub method: &'a str,
     /// `:path`, query string included.
     pub path: &'a str,
-    pub headers: &'a Headers,
+    pub headers: &'h Headers<'a>,
 }
 
-impl<'a> RequestHead<'a> {
+impl<'h, 'a> RequestHead<'h, 'a> {
+    /// Reads the request line from the pseudo-headers.
+    pub fn from_headers(headers: &'h Headers<'a>) -> Self {
+        Self {
+            method: headers.get(":method").unwrap_or_default(),
+            path: headers.get(":path").unwrap_or_default(),
+            headers,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers.get(name)
     }

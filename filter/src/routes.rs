@@ -1,9 +1,11 @@
 //! Route matching: which configured route a request belongs to. Compiled once per config;
 //! matching a request allocates nothing.
 
+use std::sync::Arc;
+
 use http::Method;
 
-use crate::config::{ConfigError, RawMatch, RawRoute};
+use crate::config::{ConfigError, PolicySet, RawMatch, RawRoute};
 
 /// How a route's path is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +35,26 @@ pub struct Route {
     pub pattern: PathPattern,
     /// `None` means every method.
     pub methods: Option<Vec<Method>>,
+    /// The policies of requests on this route.
+    pub policies: Arc<PolicySet>,
 }
 
 impl Route {
-    pub fn compile(index: usize, raw: RawRoute) -> Result<Self, ConfigError> {
+    pub fn compile(
+        index: usize,
+        raw: &RawRoute,
+        policies: Arc<PolicySet>,
+    ) -> Result<Self, ConfigError> {
         let (pattern, written) = compile_match(&raw.matcher).map_err(|e| e.within("match"))?;
-        let methods = match raw.matcher.methods {
+        let methods = match &raw.matcher.methods {
             None => None,
-            Some(list) => Some(compile_methods(&list).map_err(|e| e.within("match"))?),
+            Some(list) => Some(compile_methods(list).map_err(|e| e.within("match"))?),
         };
-        let name = match raw.name {
+        let name = match &raw.name {
             Some(name) if name.trim().is_empty() => {
                 return Err(ConfigError::new("name", "must not be empty"));
             }
-            Some(name) => name,
+            Some(name) => name.clone(),
             None => written,
         };
         Ok(Self {
@@ -54,6 +62,7 @@ impl Route {
             name,
             pattern,
             methods,
+            policies,
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod differential;
 pub mod envoy;
+pub mod expect;
 pub mod host;
 pub mod http1;
 pub mod message;

@@ -10,6 +10,8 @@ pub struct Request {
     /// The request target: path and query.
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// Headers whose values are not text (HTTP allows bytes 0x80-0xFF), sent after `headers`.
+    pub byte_headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
     /// For the native host: deliver the body in chunks of this size (Envoy delivers bodies as
     /// they arrive). `None`: one chunk.
@@ -27,6 +29,7 @@ impl Request {
             method: method.to_string(),
             target: target.to_string(),
             headers: Vec::new(),
+            byte_headers: Vec::new(),
             body: Vec::new(),
             chunk_size: None,
             source: DEFAULT_SOURCE.parse().expect("constant address"),
@@ -64,6 +67,12 @@ impl Request {
             .body(value.to_string())
     }
 
+    /// A header whose value is raw bytes (e.g. obs-text that is not UTF-8).
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Self {
+        self.byte_headers.push((name.to_string(), value.to_vec()));
+        self
+    }
+
     pub fn chunked(mut self, chunk_size: usize) -> Self {
         self.chunk_size = Some(chunk_size.max(1));
         self
@@ -98,6 +107,11 @@ impl Request {
         }
         for (name, value) in &self.headers {
             out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        for (name, value) in &self.byte_headers {
+            out.extend_from_slice(format!("{name}: ").as_bytes());
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
         }
         let wants_length =
             !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");

@@ -3,10 +3,18 @@
 
 mod encoding;
 mod error;
+mod ordered_map;
+mod policies;
 mod raw;
+mod section;
 
 pub use error::ConfigError;
+pub use ordered_map::{OneOrMany, OrderedMap};
+pub use policies::{PolicySet, RawPolicies, RawRoutePolicies};
 pub use raw::{RawConfig, RawMatch, RawRoute};
+pub use section::Section;
+
+use std::sync::Arc;
 
 use crate::routes::{Route, RouteTable};
 
@@ -14,6 +22,8 @@ use crate::routes::{Route, RouteTable};
 #[derive(Debug)]
 pub struct Config {
     pub routes: RouteTable,
+    /// The policies of requests no route matches (and of routes that override nothing).
+    pub defaults: Arc<PolicySet>,
 }
 
 impl Config {
@@ -25,16 +35,26 @@ impl Config {
     }
 
     pub fn compile(raw: RawConfig) -> Result<Self, ConfigError> {
+        let defaults =
+            Arc::new(policies::compile_defaults(&raw.defaults).map_err(|e| e.within("defaults"))?);
         let routes = raw
             .routes
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(index, route)| {
-                Route::compile(index, route).map_err(|e| e.within(&format!("routes[{index}]")))
+                let overrides = RawRoutePolicies {
+                    security_headers: route.security_headers.as_ref(),
+                };
+                let policies = policies::compile_route(&raw.defaults, &overrides)
+                    .map(|set| set.map_or_else(|| Arc::clone(&defaults), Arc::new))
+                    .and_then(|policies| Route::compile(index, route, policies))
+                    .map_err(|e| e.within(&format!("routes[{index}]")))?;
+                Ok(policies)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(Self {
             routes: RouteTable::new(routes),
+            defaults,
         })
     }
 }

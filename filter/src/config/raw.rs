@@ -3,12 +3,16 @@
 
 use serde::Deserialize;
 
-use super::ConfigError;
 use super::encoding::{self, Encoded};
+use super::{ConfigError, RawPolicies, Section};
+use crate::policy::security_headers::RawSecurityHeaders;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Policies for every request; routes override them.
+    #[serde(default)]
+    pub defaults: RawPolicies,
     /// Routes in order; the first that matches a request applies.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
@@ -22,6 +26,9 @@ pub struct RawRoute {
     pub name: Option<String>,
     #[serde(rename = "match")]
     pub matcher: RawMatch,
+    /// Overrides `defaults.security_headers` field by field; `false` turns them off.
+    #[serde(default)]
+    pub security_headers: Option<Section<RawSecurityHeaders>>,
 }
 
 #[derive(Debug, Deserialize)]

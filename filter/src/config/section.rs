@@ -24,7 +24,11 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Section<T> {
             }
 
             fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
-                Ok(if on { Section::On(T::default()) } else { Section::Off })
+                Ok(if on {
+                    Section::On(T::default())
+                } else {
+                    Section::Off
+                })
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {

@@ -1,13 +1,19 @@
 //! The only module that talks to the proxy-wasm host: it turns host callbacks into calls on
-//! the [`Engine`] and carries out what the engine decides.
+//! the [`Engine`] and carries out what the engine decides, with as few host calls as it can.
+
+mod host;
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
-use crate::config::Config;
+use crate::config::{Config, PolicySet};
 use crate::engine::Engine;
+use crate::pairs;
+use crate::request::{Headers, RequestHead};
+use crate::response::ResponseHeaders;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -44,20 +50,54 @@ impl RootContext for PluginRoot {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let engine = self.engine.clone()?;
-        Some(Box::new(Exchange { engine }))
+        Some(Box::new(Exchange {
+            engine,
+            policies: None,
+        }))
     }
 }
 
 /// One per HTTP request/response exchange.
 struct Exchange {
-    #[allow(dead_code)]
     engine: Rc<Engine>,
+    /// Decided when the request headers arrive; `None` if they never did (then the response
+    /// is left alone).
+    policies: Option<Arc<PolicySet>>,
 }
 
 impl Context for Exchange {}
 
 impl HttpContext for Exchange {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let policies = if self.engine.needs_request_line() {
+            // One host call for every header, read in place.
+            let buffer = host::header_map(MapType::HttpRequestHeaders);
+            let headers = Headers::new(pairs::decode(&buffer).unwrap_or_default());
+            self.engine
+                .policies_for(&RequestHead::from_headers(&headers))
+        } else {
+            self.engine.default_policies()
+        };
+        self.policies = Some(policies);
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(policies) = self.policies.as_ref() else {
+            return Action::Continue;
+        };
+        if policies.edits_response_headers() {
+            // Read once, edit in the core, write once: two host calls whatever the number of
+            // headers set or removed.
+            let buffer = host::header_map(MapType::HttpResponseHeaders);
+            let mut headers = ResponseHeaders::new(pairs::decode(&buffer).unwrap_or_default());
+            self.engine.on_response_headers(policies, &mut headers);
+            if headers.changed()
+                && !host::set_header_map(MapType::HttpResponseHeaders, &headers.encode())
+            {
+                log(LogLevel::Warn, "could not write the response headers");
+            }
+        }
         Action::Continue
     }
 }

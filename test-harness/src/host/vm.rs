@@ -680,6 +680,9 @@ fn envoy_request(request: &Request, ctx: u32) -> (Pairs, Vec<Vec<u8>>) {
             headers.push((k.to_ascii_lowercase().into_bytes(), v.as_bytes().to_vec()));
         }
     }
+    for (k, v) in &request.byte_headers {
+        headers.push((k.to_ascii_lowercase().into_bytes(), v.clone()));
+    }
     let wants_length =
         !request.body.is_empty() || matches!(request.method.as_str(), "POST" | "PUT" | "PATCH");
     if wants_length

@@ -1,0 +1,201 @@
+//! Content-Security-Policy: directives merged with the preset's, validated, serialised the way
+//! helmet 8.3 does (defaults keep their place, overrides keep the default's position, new
+//! directives are appended; `;` between directives, spaces between sources).
+
+use super::presets::PresetValues;
+use super::raw::RawCsp;
+use crate::config::{ConfigError, OneOrMany};
+
+/// Directive names a policy may use (CSP Level 3 and the Trusted Types, Fenced Frames and
+/// WebRTC additions, plus deprecated ones browsers still read). Anything else is a typo.
+const KNOWN_DIRECTIVES: &[&str] = &[
+    "base-uri",
+    "block-all-mixed-content",
+    "child-src",
+    "connect-src",
+    "default-src",
+    "fenced-frame-src",
+    "font-src",
+    "form-action",
+    "frame-ancestors",
+    "frame-src",
+    "img-src",
+    "manifest-src",
+    "media-src",
+    "object-src",
+    "prefetch-src",
+    "report-to",
+    "report-uri",
+    "require-trusted-types-for",
+    "sandbox",
+    "script-src",
+    "script-src-attr",
+    "script-src-elem",
+    "style-src",
+    "style-src-attr",
+    "style-src-elem",
+    "trusted-types",
+    "upgrade-insecure-requests",
+    "webrtc",
+    "worker-src",
+];
+
+/// CSP keywords that only mean something quoted (`'self'`); helmet refuses them bare.
+const MUST_BE_QUOTED: &[&str] = &[
+    "none",
+    "self",
+    "strict-dynamic",
+    "report-sample",
+    "inline-speculation-rules",
+    "unsafe-inline",
+    "unsafe-eval",
+    "unsafe-hashes",
+    "wasm-unsafe-eval",
+];
+const MUST_BE_QUOTED_PREFIXES: &[&str] = &["nonce-", "sha256-", "sha384-", "sha512-"];
+
+/// helmet's name conversion: `scriptSrc` is `script-src`.
+fn dashify(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn check_source(directive: &str, source: &str) -> Result<(), ConfigError> {
+    let path = format!("directives.{directive}");
+    if source.contains(';') || source.contains(',') {
+        return Err(ConfigError::new(
+            path,
+            format!("`{source}` contains `;` or `,`, which would end the directive or the header"),
+        ));
+    }
+    if let Some(c) = source
+        .chars()
+        .find(|c| !(c.is_ascii_graphic() || *c == ' '))
+    {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "`{source}` contains {c:?}; CSP sources are visible ASCII (percent-encode the rest)"
+            ),
+        ));
+    }
+    if source.trim().is_empty() {
+        return Err(ConfigError::new(
+            path,
+            "an empty source; use [] for a directive without sources",
+        ));
+    }
+    if MUST_BE_QUOTED.contains(&source)
+        || MUST_BE_QUOTED_PREFIXES
+            .iter()
+            .any(|p| source.starts_with(p))
+    {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "`{source}` should be quoted: write '{source}' (with single quotes) in the list"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn directive_name(written: &str) -> Result<String, ConfigError> {
+    let name = dashify(written);
+    if KNOWN_DIRECTIVES.contains(&name.as_str()) {
+        Ok(name)
+    } else {
+        Err(ConfigError::new(
+            format!("directives.{written}"),
+            format!(
+                "`{written}` is not a CSP directive (known: {})",
+                KNOWN_DIRECTIVES.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The header name (report-only or not) and its value. A policy that resolves to nothing is a
+/// config error, not a missing header.
+pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, String), ConfigError> {
+    let use_defaults = raw.use_defaults.unwrap_or(true);
+    let mut directives: Vec<(String, Vec<String>)> = match (use_defaults, preset.csp) {
+        (true, Some(defaults)) => defaults
+            .iter()
+            .map(|(name, sources)| {
+                (
+                    name.to_string(),
+                    sources.iter().map(|s| s.to_string()).collect(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for (written, value) in raw
+        .directives
+        .as_ref()
+        .map(|d| d.0.as_slice())
+        .unwrap_or_default()
+    {
+        let name = directive_name(written)?;
+        if seen.contains(&name) {
+            return Err(ConfigError::new(
+                format!("directives.{written}"),
+                format!("directive `{name}` is given twice (as {written} and in another spelling)"),
+            ));
+        }
+        seen.push(name.clone());
+        match value {
+            None => directives.retain(|(n, _)| *n != name),
+            Some(OneOrMany(sources)) => {
+                for source in sources {
+                    check_source(written, source)?;
+                }
+                match directives.iter_mut().find(|(n, _)| *n == name) {
+                    Some(existing) => existing.1 = sources.clone(),
+                    None => directives.push((name, sources.clone())),
+                }
+            }
+        }
+    }
+    if directives.is_empty() {
+        return Err(ConfigError::new(
+            "directives",
+            "the policy has no directives; set some, or turn the header off with `content_security_policy: false`",
+        ));
+    }
+    if !raw.dangerously_disable_default_src.unwrap_or(false)
+        && !directives.iter().any(|(n, _)| n == "default-src")
+    {
+        return Err(ConfigError::new(
+            "directives",
+            "the policy needs a default-src (set `dangerously_disable_default_src: true` if you really mean to leave it out)",
+        ));
+    }
+    let value = directives
+        .iter()
+        .map(|(name, sources)| {
+            if sources.is_empty() {
+                name.clone()
+            } else {
+                format!("{name} {}", sources.join(" "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(preset.csp_separator);
+    let header = if raw.report_only.unwrap_or(false) {
+        "content-security-policy-report-only"
+    } else {
+        "content-security-policy"
+    };
+    Ok((header, value))
+}
