@@ -23,6 +23,7 @@ pub mod engine;
 pub mod pairs;
 pub mod policy;
 pub mod problem;
+pub mod reply;
 pub mod request;
 pub mod response;
 pub mod routes;

@@ -91,6 +91,34 @@ impl<'a> ResponseHeaders<'a> {
         self.push(name, value);
     }
 
+    /// Adds `token` to `Vary` unless it is listed already (or `Vary: *`); several `Vary` lines
+    /// become one.
+    pub fn merge_vary(&mut self, token: &'static str) {
+        let lines: Vec<Vec<u8>> = self
+            .get_all("vary")
+            .map(<[u8]>::trim_ascii)
+            .filter(|v| !v.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let present = lines.iter().any(|line| {
+            line.split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .any(|t| t == b"*" || t.eq_ignore_ascii_case(token.as_bytes()))
+        });
+        if present {
+            return;
+        }
+        self.remove("vary");
+        if lines.is_empty() {
+            self.push("vary", token.as_bytes());
+        } else {
+            let mut merged = lines.join(&b", "[..]);
+            merged.extend_from_slice(b", ");
+            merged.extend_from_slice(token.as_bytes());
+            self.push_owned("vary", merged);
+        }
+    }
+
     /// The pairs in the host's encoding, for writing back.
     pub fn encode(&self) -> Vec<u8> {
         crate::pairs::encode(&self.pairs)

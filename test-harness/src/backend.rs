@@ -8,6 +8,7 @@
 //! | `GET /users/{id}` | the user, or 404 |
 //! | `GET /boom` | 500 whose body leaks a stack trace, as careless apps do |
 //! | `GET /status/{code}` | an empty response with that status |
+//! | `GET /cors-upstream` | 200 with the upstream's own `Access-Control-Allow-Origin: *` and `Vary: Accept-Encoding` |
 //! | any `/echo...` | 200 with the method, path, headers and body size it received |
 //!
 //! Every response carries `X-Powered-By: Express`, like a default app server.
@@ -109,6 +110,15 @@ fn handle(mut request: Request, users: &Mutex<Vec<Value>>) {
             return;
         }
         ("GET", ["status", code]) => (code.parse().unwrap_or(400), None),
+        ("GET", ["cors-upstream"]) => {
+            let response = Response::from_string("{}")
+                .with_header(header("content-type", "application/json"))
+                .with_header(header("access-control-allow-origin", "*"))
+                .with_header(header("vary", "Accept-Encoding"))
+                .with_header(header("x-powered-by", "Express"));
+            let _ = request.respond(response);
+            return;
+        }
         _ => (404, Some(json!({"error": "not found"}))),
     };
     let response = match payload {

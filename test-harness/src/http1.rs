@@ -8,14 +8,54 @@ use std::time::Duration;
 
 use crate::message::Response;
 
-/// Sends raw bytes and reads the response until the server closes the connection.
+/// Sends raw bytes and reads one response: up to its framing (Content-Length, chunked, or
+/// none for 204/304/HEAD), or until the server closes the connection when it has none. Not
+/// waiting for the close matters: Envoy delays closing after some local replies.
 pub fn send_raw(addr: SocketAddr, bytes: &[u8], method: &str) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.write_all(bytes)?;
     let mut received = Vec::new();
-    stream.read_to_end(&mut received)?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if is_complete(&received, method) {
+            break;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
     parse(&received, method)
+}
+
+/// Whether `received` holds a whole response.
+fn is_complete(received: &[u8], method: &str) -> bool {
+    let mut header_buf = [httparse::EMPTY_HEADER; 128];
+    let mut head = httparse::Response::new(&mut header_buf);
+    let Ok(httparse::Status::Complete(body_start)) = head.parse(received) else {
+        return false;
+    };
+    let status = head.code.unwrap_or(0);
+    if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
+        return true;
+    }
+    let body = &received[body_start..];
+    for h in head.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            return std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .is_some_and(|len| body.len() >= len);
+        }
+        if h.name.eq_ignore_ascii_case("transfer-encoding")
+            && h.value.eq_ignore_ascii_case(b"chunked")
+        {
+            return dechunk(body).is_some();
+        }
+    }
+    false
 }
 
 fn parse(received: &[u8], method: &str) -> std::io::Result<Response> {

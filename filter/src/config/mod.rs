@@ -44,6 +44,7 @@ impl Config {
             .map(|(index, route)| {
                 let overrides = RawRoutePolicies {
                     security_headers: route.security_headers.as_ref(),
+                    cors: route.cors.as_ref(),
                 };
                 let policies = policies::compile_route(&raw.defaults, &overrides)
                     .map(|set| set.map_or_else(|| Arc::clone(&defaults), Arc::new))

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::{ConfigError, Section};
+use crate::policy::cors::{self, Cors, RawCors};
 use crate::policy::security_headers::{self, RawSecurityHeaders, SecurityHeaders};
 
 /// The `defaults` section: applies to every request, and is what routes override.
@@ -12,24 +13,51 @@ use crate::policy::security_headers::{self, RawSecurityHeaders, SecurityHeaders}
 pub struct RawPolicies {
     /// Absent: on, with helmet's defaults.
     pub security_headers: Option<Section<RawSecurityHeaders>>,
+    /// Absent: off (no CORS headers; browsers keep cross-origin responses from pages).
+    pub cors: Option<Section<RawCors>>,
 }
 
 /// What a route may override (a subset of the same sections).
 #[derive(Debug, Clone, Default)]
 pub struct RawRoutePolicies<'a> {
     pub security_headers: Option<&'a Section<RawSecurityHeaders>>,
+    pub cors: Option<&'a Section<RawCors>>,
 }
 
 /// The compiled policies that apply to a request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     pub security_headers: Option<SecurityHeaders>,
+    pub cors: Option<Cors>,
 }
 
 impl PolicySet {
     /// Whether the response headers need to be read and rewritten at all.
     pub fn edits_response_headers(&self) -> bool {
-        self.security_headers.is_some()
+        self.security_headers.is_some() || self.cors.is_some()
+    }
+
+    /// Whether deciding needs the request's headers (beyond the route).
+    pub fn reads_request_headers(&self) -> bool {
+        self.cors.is_some()
+    }
+}
+
+/// A section as the route resolves it: the route's own (over the defaults' options), or the
+/// defaults'. `None`: the policy is off.
+fn resolve<R: Clone + Default>(
+    defaults: Option<&Section<R>>,
+    route: Option<&Section<R>>,
+    over: impl Fn(&R, &R) -> R,
+) -> Option<R> {
+    let base = match defaults {
+        Some(Section::On(raw)) => Some(raw.clone()),
+        _ => None,
+    };
+    match route {
+        None => base,
+        Some(Section::Off) => None,
+        Some(Section::On(raw)) => Some(over(raw, &base.unwrap_or_default())),
     }
 }
 
@@ -47,7 +75,14 @@ pub fn compile_defaults(defaults: &RawPolicies) -> Result<PolicySet, ConfigError
         .map(|raw| security_headers::compile(&raw))
         .transpose()
         .map_err(|e| e.within("security_headers"))?;
-    Ok(PolicySet { security_headers })
+    let cors = resolve(defaults.cors.as_ref(), None, RawCors::over)
+        .map(|raw| cors::compile(&raw))
+        .transpose()
+        .map_err(|e| e.within("cors"))?;
+    Ok(PolicySet {
+        security_headers,
+        cors,
+    })
 }
 
 /// A route's policies: each section it sets overrides the defaults' (field by field for
@@ -56,12 +91,16 @@ pub fn compile_route(
     defaults: &RawPolicies,
     route: &RawRoutePolicies<'_>,
 ) -> Result<Option<PolicySet>, ConfigError> {
-    let Some(section) = route.security_headers else {
+    if route.security_headers.is_none() && route.cors.is_none() {
         return Ok(None);
-    };
-    let security_headers = match section {
-        Section::Off => None,
-        Section::On(raw) => {
+    }
+    let security_headers = match route.security_headers {
+        None => default_security_headers(defaults)
+            .map(|raw| security_headers::compile(&raw))
+            .transpose()
+            .map_err(|e| e.within("security_headers"))?,
+        Some(Section::Off) => None,
+        Some(Section::On(raw)) => {
             let base = default_security_headers(defaults).unwrap_or_default();
             Some(
                 security_headers::compile(&raw.over(&base))
@@ -69,5 +108,12 @@ pub fn compile_route(
             )
         }
     };
-    Ok(Some(PolicySet { security_headers }))
+    let cors = resolve(defaults.cors.as_ref(), route.cors, RawCors::over)
+        .map(|raw| cors::compile(&raw))
+        .transpose()
+        .map_err(|e| e.within("cors"))?;
+    Ok(Some(PolicySet {
+        security_headers,
+        cors,
+    }))
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::encoding::{self, Encoded};
 use super::{ConfigError, RawPolicies, Section};
+use crate::policy::cors::RawCors;
 use crate::policy::security_headers::RawSecurityHeaders;
 
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +30,9 @@ pub struct RawRoute {
     /// Overrides `defaults.security_headers` field by field; `false` turns them off.
     #[serde(default)]
     pub security_headers: Option<Section<RawSecurityHeaders>>,
+    /// Overrides `defaults.cors` field by field; `false` turns CORS off.
+    #[serde(default)]
+    pub cors: Option<Section<RawCors>>,
 }
 
 #[derive(Debug, Deserialize)]

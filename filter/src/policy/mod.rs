@@ -1,4 +1,5 @@
 //! The policies, each plain Rust over plain types: config in, request or response view in,
 //! a decision or an edit out. None of them calls the host.
 
+pub mod cors;
 pub mod security_headers;

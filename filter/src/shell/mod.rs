@@ -4,15 +4,15 @@
 mod host;
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
-use crate::config::{Config, PolicySet};
-use crate::engine::Engine;
+use crate::config::Config;
+use crate::engine::{Engine, ExchangeState, RequestDecision};
 use crate::pairs;
-use crate::request::{Headers, RequestHead};
+use crate::reply::LocalResponse;
+use crate::request::Headers;
 use crate::response::ResponseHeaders;
 
 proxy_wasm::main! {{
@@ -52,7 +52,7 @@ impl RootContext for PluginRoot {
         let engine = self.engine.clone()?;
         Some(Box::new(Exchange {
             engine,
-            policies: None,
+            state: None,
         }))
     }
 }
@@ -62,36 +62,41 @@ struct Exchange {
     engine: Rc<Engine>,
     /// Decided when the request headers arrive; `None` if they never did (then the response
     /// is left alone).
-    policies: Option<Arc<PolicySet>>,
+    state: Option<ExchangeState>,
 }
 
 impl Context for Exchange {}
 
 impl HttpContext for Exchange {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let policies = if self.engine.needs_request_line() {
+        let (state, decision) = if self.engine.reads_request_headers() {
             // One host call for every header, read in place.
             let buffer = host::header_map(MapType::HttpRequestHeaders);
             let headers = Headers::new(pairs::decode(&buffer).unwrap_or_default());
-            self.engine
-                .policies_for(&RequestHead::from_headers(&headers))
+            self.engine.on_request_headers(Some(&headers))
         } else {
-            self.engine.default_policies()
+            self.engine.on_request_headers(None)
         };
-        self.policies = Some(policies);
-        Action::Continue
+        self.state = Some(state);
+        match decision {
+            RequestDecision::Continue => Action::Continue,
+            RequestDecision::Respond(response) => {
+                send(&response);
+                Action::Pause
+            }
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(policies) = self.policies.as_ref() else {
+        let Some(state) = self.state.as_ref() else {
             return Action::Continue;
         };
-        if policies.edits_response_headers() {
+        if state.policies.edits_response_headers() {
             // Read once, edit in the core, write once: two host calls whatever the number of
             // headers set or removed.
             let buffer = host::header_map(MapType::HttpResponseHeaders);
             let mut headers = ResponseHeaders::new(pairs::decode(&buffer).unwrap_or_default());
-            self.engine.on_response_headers(policies, &mut headers);
+            self.engine.on_response_headers(state, &mut headers);
             if headers.changed()
                 && !host::set_header_map(MapType::HttpResponseHeaders, &headers.encode())
             {
@@ -99,6 +104,21 @@ impl HttpContext for Exchange {
             }
         }
         Action::Continue
+    }
+}
+
+/// Sends the filter's own response. Envoy passes it back through this filter's response
+/// callbacks, where the response policies apply to it like to any other.
+fn send(response: &LocalResponse) {
+    let headers: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = (!response.body.is_empty()).then_some(response.body.as_slice());
+    if proxy_wasm::hostcalls::send_http_response(u32::from(response.status), headers, body).is_err()
+    {
+        log(LogLevel::Warn, "could not send a local response");
     }
 }
 
