@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod environment;
 pub mod pairs;
 pub mod policy;
 pub mod problem;

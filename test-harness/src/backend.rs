@@ -1,4 +1,5 @@
-//! The sample backend: a small JSON API like the services users put behind Envoy.
+//! The sample backend: a small JSON API like the services users put behind Envoy (hyper on
+//! tokio, so it keeps up with Envoy's pooled keep-alive connections under load).
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -9,133 +10,189 @@
 //! | `GET /boom` | 500 whose body leaks a stack trace, as careless apps do |
 //! | `GET /status/{code}` | an empty response with that status |
 //! | `GET /cors-upstream` | 200 with the upstream's own `Access-Control-Allow-Origin: *` and `Vary: Accept-Encoding` |
+//! | `GET /slow?ms=N` | 200 after N milliseconds |
 //! | any `/echo...` | 200 with the method, path, headers and body size it received |
 //!
 //! Every response carries `X-Powered-By: Express`, like a default app server.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tiny_http::{Header, Request, Response, Server};
-
-/// A running sample backend.
-pub struct Backend {
-    server: Arc<Server>,
-    addr: SocketAddr,
-    users: Arc<Mutex<Vec<Value>>>,
-}
-
-const WORKER_THREADS: usize = 8;
+use tokio::net::TcpListener;
 
 pub const STACK_TRACE: &str = "Error: connect ECONNREFUSED 10.0.3.7:5432\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1555:16)\n    at Database.query (/srv/app/src/db.js:42:11)\n    at UserService.list (/srv/app/src/users.js:17:5)";
 
+type Users = Arc<Mutex<Vec<Value>>>;
+
+/// A bound sample backend, not serving yet.
+pub struct Backend {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+}
+
 impl Backend {
     pub fn bind(addr: &str) -> std::io::Result<Self> {
-        let server = Server::http(addr).map_err(std::io::Error::other)?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
-        let users = vec![
-            json!({"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"}),
-            json!({"id": 2, "name": "Alan Turing", "email": "alan@example.com"}),
-        ];
-        Ok(Self {
-            server: Arc::new(server),
-            addr,
-            users: Arc::new(Mutex::new(users)),
-        })
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Serves on background threads; the backend lives as long as the process.
+    /// Serves on a background thread for the rest of the process.
     pub fn spawn(self) -> SocketAddr {
         let addr = self.addr;
-        thread::spawn(move || self.serve_forever());
+        std::thread::spawn(move || self.serve_forever());
         addr
     }
 
     pub fn serve_forever(self) {
-        let workers: Vec<_> = (0..WORKER_THREADS)
-            .map(|_| {
-                let server = Arc::clone(&self.server);
-                let users = Arc::clone(&self.users);
-                thread::spawn(move || {
-                    while let Ok(request) = server.recv() {
-                        handle(request, &users);
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            let _ = worker.join();
-        }
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("sample-backend: cannot start a runtime: {e}");
+                return;
+            }
+        };
+        runtime.block_on(serve(self.listener));
     }
 }
 
-fn handle(mut request: Request, users: &Mutex<Vec<Value>>) {
-    let mut body = Vec::new();
-    let _ = request.as_reader().read_to_end(&mut body);
+async fn serve(listener: std::net::TcpListener) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        eprintln!("sample-backend: cannot use the listener");
+        return;
+    };
+    let users: Users = Arc::new(Mutex::new(vec![
+        json!({"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"}),
+        json!({"id": 2, "name": "Alan Turing", "email": "alan@example.com"}),
+    ]));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let users = Arc::clone(&users);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(request, Arc::clone(&users)));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn reply(status: u16, content_type: Option<&str>, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+        .header("x-powered-by", "Express");
+    if let Some(content_type) = content_type {
+        builder = builder.header("content-type", content_type);
+    }
+    builder
+        .body(Full::new(body.into()))
+        .expect("valid response parts")
+}
+
+fn json_reply(status: u16, value: &Value) -> Response<Full<Bytes>> {
+    reply(status, Some("application/json"), value.to_string())
+}
+
+fn lock(users: &Users) -> std::sync::MutexGuard<'_, Vec<Value>> {
+    users
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    users: Users,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().as_str().to_string();
-    let url = request.url().to_string();
-    let path = url.split('?').next().unwrap_or("").to_string();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let headers: Vec<Value> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
+        .collect();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
 
-    let (status, payload) = match (method.as_str(), segments.as_slice()) {
-        (_, ["echo", ..]) => (200, Some(echo(&request, &method, &url, &body))),
-        ("GET", ["health"]) => (200, Some(json!({"status": "ok"}))),
-        ("GET", ["users"]) => (200, Some(Value::Array(lock(users).clone()))),
-        ("POST", ["users"]) => create_user(&body, users),
+    let response = match (method.as_str(), segments.as_slice()) {
+        (_, ["echo", ..]) => json_reply(
+            200,
+            &json!({"method": method, "path": target, "headers": headers, "body_bytes": body.len()}),
+        ),
+        ("GET", ["health"]) => json_reply(200, &json!({"status": "ok"})),
+        ("GET", ["users"]) => json_reply(200, &Value::Array(lock(&users).clone())),
+        ("POST", ["users"]) => create_user(&body, &users),
         ("GET", ["users", id]) => {
-            let found = lock(users)
+            let found = lock(&users)
                 .iter()
                 .find(|u| id.parse::<u64>().is_ok_and(|id| u["id"] == id))
                 .cloned();
             match found {
-                Some(user) => (200, Some(user)),
-                None => (404, Some(json!({"error": "user not found"}))),
+                Some(user) => json_reply(200, &user),
+                None => json_reply(404, &json!({"error": "user not found"})),
             }
         }
-        ("GET", ["boom"]) => {
-            let response = Response::from_string(format!("Internal Server Error\n{STACK_TRACE}\n"))
-                .with_status_code(500)
-                .with_header(header("content-type", "text/plain; charset=utf-8"))
-                .with_header(header("x-powered-by", "Express"));
-            let _ = request.respond(response);
-            return;
-        }
-        ("GET", ["status", code]) => (code.parse().unwrap_or(400), None),
+        ("GET", ["boom"]) => reply(
+            500,
+            Some("text/plain; charset=utf-8"),
+            format!("Internal Server Error\n{STACK_TRACE}\n"),
+        ),
+        ("GET", ["status", code]) => reply(code.parse().unwrap_or(400), None, Bytes::new()),
         ("GET", ["cors-upstream"]) => {
-            let response = Response::from_string("{}")
-                .with_header(header("content-type", "application/json"))
-                .with_header(header("access-control-allow-origin", "*"))
-                .with_header(header("vary", "Accept-Encoding"))
-                .with_header(header("x-powered-by", "Express"));
-            let _ = request.respond(response);
-            return;
+            let mut response = json_reply(200, &json!({}));
+            let headers = response.headers_mut();
+            headers.insert("access-control-allow-origin", "*".parse().expect("valid"));
+            headers.insert("vary", "Accept-Encoding".parse().expect("valid"));
+            response
         }
-        _ => (404, Some(json!({"error": "not found"}))),
+        ("GET", ["slow"]) => {
+            let ms = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("ms="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            json_reply(200, &json!({"slept_ms": ms}))
+        }
+        _ => json_reply(404, &json!({"error": "not found"})),
     };
-    let response = match payload {
-        Some(value) => Response::from_data(value.to_string().into_bytes())
-            .with_header(header("content-type", "application/json")),
-        None => Response::from_data(Vec::new()),
-    };
-    let _ = request.respond(
-        response
-            .with_status_code(status)
-            .with_header(header("x-powered-by", "Express")),
-    );
+    Ok(response)
 }
 
-fn create_user(body: &[u8], users: &Mutex<Vec<Value>>) -> (u16, Option<Value>) {
+fn create_user(body: &[u8], users: &Users) -> Response<Full<Bytes>> {
     let Ok(Value::Object(input)) = serde_json::from_slice::<Value>(body) else {
-        return (400, Some(json!({"error": "expected a JSON object"})));
+        return json_reply(400, &json!({"error": "expected a JSON object"}));
     };
     let mut users = lock(users);
     let id = users.len() + 1;
@@ -145,34 +202,5 @@ fn create_user(body: &[u8], users: &Mutex<Vec<Value>>) -> (u16, Option<Value>) {
         "email": input.get("email").cloned().unwrap_or(Value::Null),
     });
     users.push(user.clone());
-    (201, Some(user))
-}
-
-fn echo(request: &Request, method: &str, url: &str, body: &[u8]) -> Value {
-    let headers: Vec<Value> = request
-        .headers()
-        .iter()
-        .map(|h| {
-            json!([
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str()
-            ])
-        })
-        .collect();
-    json!({
-        "method": method,
-        "path": url,
-        "headers": headers,
-        "body_bytes": body.len(),
-    })
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("constant header is valid")
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    json_reply(201, &user)
 }

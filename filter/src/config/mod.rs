@@ -1,6 +1,7 @@
 //! The plugin configuration: typed (serde, unknown fields refused), checked completely and
 //! compiled once when Envoy hands it over. Requests only ever see [`Config`].
 
+mod duration;
 mod encoding;
 mod error;
 mod ordered_map;
@@ -8,6 +9,7 @@ mod policies;
 mod raw;
 mod section;
 
+pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use ordered_map::{OneOrMany, OrderedMap};
 pub use policies::{PolicySet, RawPolicies, RawRoutePolicies};
@@ -16,6 +18,7 @@ pub use section::Section;
 
 use std::sync::Arc;
 
+use crate::policy::rate_limit::Limit;
 use crate::routes::{Route, RouteTable};
 
 /// The compiled configuration the per-request path works from.
@@ -24,6 +27,8 @@ pub struct Config {
     pub routes: RouteTable,
     /// The policies of requests no route matches (and of routes that override nothing).
     pub defaults: Arc<PolicySet>,
+    /// Every distinct rate limit (one state table each), defaults' and routes'.
+    pub limits: Vec<Arc<Limit>>,
 }
 
 impl Config {
@@ -45,6 +50,7 @@ impl Config {
                 let overrides = RawRoutePolicies {
                     security_headers: route.security_headers.as_ref(),
                     cors: route.cors.as_ref(),
+                    rate_limit: route.rate_limit.as_ref(),
                 };
                 let policies = policies::compile_route(&raw.defaults, &overrides)
                     .map(|set| set.map_or_else(|| Arc::clone(&defaults), Arc::new))
@@ -53,11 +59,42 @@ impl Config {
                 Ok(policies)
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
+        let limits = distinct_limits(&defaults, &routes)?;
         Ok(Self {
             routes: RouteTable::new(routes),
             defaults,
+            limits,
         })
     }
+}
+
+/// The limits of all policy sets, one per table; a name must mean the same limit everywhere
+/// (it names the limit's headers and metrics).
+fn distinct_limits(defaults: &PolicySet, routes: &[Route]) -> Result<Vec<Arc<Limit>>, ConfigError> {
+    let mut distinct: Vec<Arc<Limit>> = Vec::new();
+    let sets = std::iter::once(("defaults".to_string(), defaults)).chain(
+        routes
+            .iter()
+            .map(|r| (format!("routes[{}]", r.index), r.policies.as_ref())),
+    );
+    for (path, set) in sets {
+        for limit in set.rate_limit.iter().flat_map(|r| r.limits.iter()) {
+            match distinct.iter().find(|l| l.name == limit.name) {
+                Some(known) if known.table == limit.table => {}
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        format!("{path}.rate_limit"),
+                        format!(
+                            "limit `{}` is defined elsewhere with other settings; give this one another name",
+                            limit.name
+                        ),
+                    ));
+                }
+                None => distinct.push(Arc::clone(limit)),
+            }
+        }
+    }
+    Ok(distinct)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::{ConfigError, Section};
 use crate::policy::cors::{self, Cors, RawCors};
+use crate::policy::rate_limit::{self, RateLimits, RawLimits};
 use crate::policy::security_headers::{self, RawSecurityHeaders, SecurityHeaders};
 
 /// The `defaults` section: applies to every request, and is what routes override.
@@ -15,6 +16,8 @@ pub struct RawPolicies {
     pub security_headers: Option<Section<RawSecurityHeaders>>,
     /// Absent: off (no CORS headers; browsers keep cross-origin responses from pages).
     pub cors: Option<Section<RawCors>>,
+    /// Absent: off. One limit or a list; a route's list replaces this one.
+    pub rate_limit: Option<Section<RawLimits>>,
 }
 
 /// What a route may override (a subset of the same sections).
@@ -22,6 +25,7 @@ pub struct RawPolicies {
 pub struct RawRoutePolicies<'a> {
     pub security_headers: Option<&'a Section<RawSecurityHeaders>>,
     pub cors: Option<&'a Section<RawCors>>,
+    pub rate_limit: Option<&'a Section<RawLimits>>,
 }
 
 /// The compiled policies that apply to a request.
@@ -29,17 +33,18 @@ pub struct RawRoutePolicies<'a> {
 pub struct PolicySet {
     pub security_headers: Option<SecurityHeaders>,
     pub cors: Option<Cors>,
+    pub rate_limit: Option<RateLimits>,
 }
 
 impl PolicySet {
     /// Whether the response headers need to be read and rewritten at all.
     pub fn edits_response_headers(&self) -> bool {
-        self.security_headers.is_some() || self.cors.is_some()
+        self.security_headers.is_some() || self.cors.is_some() || self.rate_limit.is_some()
     }
 
     /// Whether deciding needs the request's headers (beyond the route).
     pub fn reads_request_headers(&self) -> bool {
-        self.cors.is_some()
+        self.cors.is_some() || self.rate_limit.is_some()
     }
 }
 
@@ -79,19 +84,33 @@ pub fn compile_defaults(defaults: &RawPolicies) -> Result<PolicySet, ConfigError
         .map(|raw| cors::compile(&raw))
         .transpose()
         .map_err(|e| e.within("cors"))?;
+    let rate_limit = compile_rate_limit(defaults.rate_limit.as_ref())?;
     Ok(PolicySet {
         security_headers,
         cors,
+        rate_limit,
     })
 }
 
+fn compile_rate_limit(
+    section: Option<&Section<RawLimits>>,
+) -> Result<Option<RateLimits>, ConfigError> {
+    match section {
+        Some(Section::On(raw)) => Ok(Some(
+            rate_limit::compile(raw).map_err(|e| e.within("rate_limit"))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// A route's policies: each section it sets overrides the defaults' (field by field for
-/// security headers); `false` turns the policy off for the route.
+/// security headers and CORS; a route's rate limits replace the defaults'); `false` turns the
+/// policy off for the route.
 pub fn compile_route(
     defaults: &RawPolicies,
     route: &RawRoutePolicies<'_>,
 ) -> Result<Option<PolicySet>, ConfigError> {
-    if route.security_headers.is_none() && route.cors.is_none() {
+    if route.security_headers.is_none() && route.cors.is_none() && route.rate_limit.is_none() {
         return Ok(None);
     }
     let security_headers = match route.security_headers {
@@ -112,8 +131,11 @@ pub fn compile_route(
         .map(|raw| cors::compile(&raw))
         .transpose()
         .map_err(|e| e.within("cors"))?;
+    // Restate a limit under the same name and settings to count both against one table.
+    let rate_limit = compile_rate_limit(route.rate_limit.or(defaults.rate_limit.as_ref()))?;
     Ok(Some(PolicySet {
         security_headers,
         cors,
+        rate_limit,
     }))
 }

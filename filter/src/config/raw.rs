@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::encoding::{self, Encoded};
 use super::{ConfigError, RawPolicies, Section};
 use crate::policy::cors::RawCors;
+use crate::policy::rate_limit::RawLimits;
 use crate::policy::security_headers::RawSecurityHeaders;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +34,9 @@ pub struct RawRoute {
     /// Overrides `defaults.cors` field by field; `false` turns CORS off.
     #[serde(default)]
     pub cors: Option<Section<RawCors>>,
+    /// Replaces `defaults.rate_limit`; `false` turns rate limiting off.
+    #[serde(default)]
+    pub rate_limit: Option<Section<RawLimits>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,7 +20,7 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Section<T> {
             type Value = Section<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("false, true or an object of options")
+                f.write_str("false, true or options")
             }
 
             fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
@@ -33,6 +33,11 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Section<T> {
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Section::On)
+            }
+
+            // Sections whose options are a list (several rate limits).
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Section::On)
             }
         }
 

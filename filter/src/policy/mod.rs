@@ -2,4 +2,5 @@
 //! a decision or an edit out. None of them calls the host.
 
 pub mod cors;
+pub mod rate_limit;
 pub mod security_headers;

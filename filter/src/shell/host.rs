@@ -1,8 +1,13 @@
-//! Header maps read and written as whole buffers, straight through the ABI: one host call and
-//! one allocation each way, whatever the number of headers (the SDK's map getters allocate two
-//! strings per header and panic on values that are not UTF-8).
+//! The host calls the filter makes, straight through the ABI rather than the SDK's wrappers:
+//! header maps read and written as whole buffers (one host call and one allocation each way,
+//! whatever the number of headers; the SDK's map getters allocate two strings per header and
+//! panic on values that are not UTF-8), and time, properties, shared data and metrics with
+//! every status handled (the SDK panics on statuses it does not expect, and a panic kills the
+//! worker's VM).
 
-use proxy_wasm::types::{MapType, Status};
+use proxy_wasm::types::{MapType, MetricType, Status};
+
+use crate::policy::rate_limit::{GetError, SetError, SharedData};
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
@@ -12,6 +17,48 @@ unsafe extern "C" {
         return_size: *mut usize,
     ) -> Status;
     fn proxy_set_header_map_pairs(map_type: MapType, data: *const u8, size: usize) -> Status;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> Status;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> Status;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> Status;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> Status;
+    fn proxy_define_metric(
+        metric_type: MetricType,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> Status;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
+}
+
+/// Takes ownership of a buffer the host allocated through this module's allocator.
+///
+/// # Safety
+/// `data` must be null or point to `size` bytes from `proxy_on_memory_allocate` (a boxed slice
+/// of exactly `size` bytes), not owned by anything else.
+unsafe fn host_buffer(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: per this function's contract.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    }
 }
 
 /// The serialised pairs of a header map (empty if the host has no such map now).
@@ -19,10 +66,10 @@ pub fn header_map(map_type: MapType) -> Vec<u8> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes a pointer to `size` bytes it allocated through this module's
-    // allocator (`proxy_on_memory_allocate`, a boxed slice of exactly `size` bytes), or null.
+    // allocator, or null.
     unsafe {
         match proxy_get_header_map_pairs(map_type, &mut data, &mut size) {
-            Status::Ok if !data.is_null() => Vec::from_raw_parts(data, size, size),
+            Status::Ok => host_buffer(data, size),
             _ => Vec::new(),
         }
     }
@@ -32,4 +79,78 @@ pub fn header_map(map_type: MapType) -> Vec<u8> {
 pub fn set_header_map(map_type: MapType, pairs: &[u8]) -> bool {
     // SAFETY: the host only reads `pairs.len()` bytes from the pointer during the call.
     unsafe { proxy_set_header_map_pairs(map_type, pairs.as_ptr(), pairs.len()) == Status::Ok }
+}
+
+/// The host's wall clock, nanoseconds since the Unix epoch (0 if it will not say).
+pub fn now_unix_nanos() -> u64 {
+    let mut now = 0u64;
+    // SAFETY: the host writes one u64.
+    match unsafe { proxy_get_current_time_nanoseconds(&mut now) } {
+        Status::Ok => now,
+        _ => 0,
+    }
+}
+
+/// A property's raw value; `path` segments joined with NUL (`source\0address`).
+pub fn property(path: &[u8]) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as for `header_map`.
+    unsafe {
+        match proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) {
+            Status::Ok => Some(host_buffer(data, size)),
+            _ => None,
+        }
+    }
+}
+
+/// proxy-wasm shared data.
+pub struct HostSharedData;
+
+impl SharedData for HostSharedData {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, GetError> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        let mut cas: u32 = 0;
+        // SAFETY: as for `header_map`; the host also writes one u32.
+        unsafe {
+            match proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) {
+                Status::Ok => Ok(Some((host_buffer(data, size), cas))),
+                Status::NotFound => Ok(None),
+                _ => Err(GetError),
+            }
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+        // SAFETY: the host only reads the two buffers during the call.
+        match unsafe {
+            proxy_set_shared_data(
+                key.as_ptr(),
+                key.len(),
+                value.as_ptr(),
+                value.len(),
+                cas.unwrap_or(0),
+            )
+        } {
+            Status::Ok => Ok(()),
+            Status::CasMismatch => Err(SetError::CasMismatch),
+            _ => Err(SetError::Failed),
+        }
+    }
+}
+
+/// Defines a counter; `None` if the host refuses.
+pub fn define_counter(name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: the host reads the name during the call and writes one u32.
+    match unsafe { proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id) } {
+        Status::Ok => Some(id),
+        _ => None,
+    }
+}
+
+pub fn increment_counter(id: u32, by: u64) {
+    // Counters only go up; a refused increment only loses a count.
+    let _ = unsafe { proxy_increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)) };
 }

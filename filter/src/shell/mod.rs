@@ -8,9 +8,14 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
 use crate::config::Config;
 use crate::engine::{Engine, ExchangeState, RequestDecision};
+use crate::environment::Environment;
 use crate::pairs;
+use crate::policy::rate_limit::SharedData;
 use crate::reply::LocalResponse;
 use crate::request::Headers;
 use crate::response::ResponseHeaders;
@@ -24,6 +29,7 @@ proxy_wasm::main! {{
 #[derive(Default)]
 struct PluginRoot {
     engine: Option<Rc<Engine>>,
+    metrics: Rc<Vec<Option<u32>>>,
 }
 
 impl Context for PluginRoot {}
@@ -31,17 +37,27 @@ impl Context for PluginRoot {}
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match Config::from_bytes(&bytes) {
-            Ok(config) => {
-                self.engine = Some(Rc::new(Engine::new(config)));
-                true
-            }
+        let mut engine = match Config::from_bytes(&bytes) {
+            Ok(config) => Engine::new(config),
             Err(error) => {
                 // Returning false makes Envoy refuse the plugin; this line says why.
                 log(LogLevel::Error, &error.to_string());
-                false
+                return false;
             }
+        };
+        if let Err(error) = engine.prepare(&host::HostSharedData, random_secret()) {
+            log(LogLevel::Error, &error);
+            return false;
         }
+        self.metrics = Rc::new(
+            engine
+                .metric_names()
+                .iter()
+                .map(|name| host::define_counter(name))
+                .collect(),
+        );
+        self.engine = Some(Rc::new(engine));
+        true
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -52,6 +68,7 @@ impl RootContext for PluginRoot {
         let engine = self.engine.clone()?;
         Some(Box::new(Exchange {
             engine,
+            metrics: Rc::clone(&self.metrics),
             state: None,
         }))
     }
@@ -60,6 +77,8 @@ impl RootContext for PluginRoot {
 /// One per HTTP request/response exchange.
 struct Exchange {
     engine: Rc<Engine>,
+    /// The host's ids of the engine's counters, by index.
+    metrics: Rc<Vec<Option<u32>>>,
     /// Decided when the request headers arrive; `None` if they never did (then the response
     /// is left alone).
     state: Option<ExchangeState>,
@@ -73,9 +92,19 @@ impl HttpContext for Exchange {
             // One host call for every header, read in place.
             let buffer = host::header_map(MapType::HttpRequestHeaders);
             let headers = Headers::new(pairs::decode(&buffer).unwrap_or_default());
-            self.engine.on_request_headers(Some(&headers))
+            self.engine.on_request_headers(
+                Some(&headers),
+                &HostEnvironment {
+                    metrics: &self.metrics,
+                },
+            )
         } else {
-            self.engine.on_request_headers(None)
+            self.engine.on_request_headers(
+                None,
+                &HostEnvironment {
+                    metrics: &self.metrics,
+                },
+            )
         };
         self.state = Some(state);
         match decision {
@@ -105,6 +134,42 @@ impl HttpContext for Exchange {
         }
         Action::Continue
     }
+}
+
+/// The host, as the engine sees it; each call is made only when a policy asks.
+struct HostEnvironment<'m> {
+    metrics: &'m [Option<u32>],
+}
+
+impl Environment for HostEnvironment<'_> {
+    fn now_unix_nanos(&self) -> u64 {
+        host::now_unix_nanos()
+    }
+
+    fn client_address(&self) -> Option<String> {
+        host::property(b"source\0address").and_then(|bytes| String::from_utf8(bytes).ok())
+    }
+
+    fn shared_data(&self) -> &dyn SharedData {
+        &host::HostSharedData
+    }
+
+    fn increment(&self, metric: usize, by: u64) {
+        if let Some(Some(id)) = self.metrics.get(metric) {
+            host::increment_counter(*id, by);
+        }
+    }
+}
+
+/// 16 random bytes (from the host, through WASI `random_get`, which seeds std's hashers).
+fn random_secret() -> [u8; 16] {
+    let mut secret = [0u8; 16];
+    for half in secret.chunks_exact_mut(8) {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u8(0);
+        half.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    secret
 }
 
 /// Sends the filter's own response. Envoy passes it back through this filter's response

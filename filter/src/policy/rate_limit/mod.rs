@@ -1,0 +1,292 @@
+//! Rate limiting: GCRA (the `governor` crate) over a fixed table in proxy-wasm shared data,
+//! so a limit holds across all of Envoy's worker VMs, with bounded memory, and the IETF
+//! RateLimit header fields on every response.
+
+mod compile;
+mod gcra;
+mod key;
+pub mod raw;
+pub mod store;
+mod table;
+
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::Quota;
+use http::StatusCode;
+use siphasher::sip128::{Hasher128, SipHasher13};
+
+pub use compile::{DEFAULT_MESSAGE, DEFAULT_SLOTS, compile};
+pub use gcra::{Check, MAX_CAS_RETRIES, check};
+pub use key::{KeyPart, KeySpec};
+pub use raw::{MissingKey, Mode, OnError, RawLimits};
+pub use store::{GetError, MemorySharedData, SetError, SharedData};
+pub use table::{BUCKET_BYTES, SLOTS_PER_BUCKET};
+
+use crate::problem::Problem;
+use crate::reply::LocalResponse;
+use crate::request::RequestHead;
+
+/// One compiled limit.
+#[derive(Debug)]
+pub struct Limit {
+    pub name: String,
+    pub limit: u32,
+    pub window: Duration,
+    pub burst: u32,
+    quota: Quota,
+    pub key: KeySpec,
+    pub missing_key: MissingKey,
+    pub mode: Mode,
+    pub message: String,
+    pub on_error: OnError,
+    /// Shared-data keys of the table (8 slots each).
+    pub buckets: u32,
+    /// Shared-data key prefix of the table; its buckets are `<table><n>`.
+    pub table: String,
+    /// This limit's member of `RateLimit-Policy`: `"name";q=100;w=900`.
+    pub policy_item: String,
+    pub legacy_headers: bool,
+}
+
+/// The limits of one route (or the defaults): all must pass.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimits {
+    pub limits: Vec<Arc<Limit>>,
+}
+
+impl Limit {
+    pub fn bucket_key(&self, bucket: u32) -> String {
+        format!("{}{bucket}", self.table)
+    }
+}
+
+/// Keys are hashed with a per-process secret (shared by the VMs through shared data), so
+/// clients cannot aim their keys at one bucket.
+#[derive(Debug, Clone)]
+pub struct KeyHasher {
+    secret: [u8; 16],
+}
+
+impl KeyHasher {
+    pub fn new(secret: [u8; 16]) -> Self {
+        Self { secret }
+    }
+
+    /// The bucket a key lives in and its fingerprint in that bucket (never 0).
+    fn locate(&self, limit: &Limit, key: &[u8]) -> (u32, u64) {
+        let mut hasher = SipHasher13::new_with_key(&self.secret);
+        hasher.write(limit.table.as_bytes());
+        hasher.write(key);
+        let hash = hasher.finish128();
+        let bucket = u32::try_from(hash.h1 % u64::from(limit.buckets.max(1))).unwrap_or(0);
+        (bucket, hash.h2 | 1)
+    }
+}
+
+/// Shared-data key of the hash secret.
+const SECRET_KEY: &str = "hardening.rl.secret";
+
+/// Makes sure the hash secret and every table exist, and returns the hasher. Run when a VM
+/// loads its config: Envoy's configuration canary runs first, on the main thread, before any
+/// worker serves, so it creates everything; later VMs find it done. Creating each bucket up
+/// front means no two workers can race to create one (Envoy's `set` ignores the CAS on a key
+/// that does not exist yet).
+pub fn prepare_tables<'l>(
+    shared: &dyn SharedData,
+    limits: impl IntoIterator<Item = &'l Limit>,
+    fresh_secret: [u8; 16],
+) -> Result<KeyHasher, &'static str> {
+    let read_secret = || -> Result<Option<[u8; 16]>, &'static str> {
+        match shared.get(SECRET_KEY) {
+            Ok(Some((bytes, _))) => Ok(bytes.try_into().ok()),
+            Ok(None) => Ok(None),
+            Err(_) => Err("cannot read shared data"),
+        }
+    };
+    let secret = match read_secret()? {
+        Some(secret) => secret,
+        None => {
+            shared
+                .set(SECRET_KEY, &fresh_secret, None)
+                .map_err(|_| "cannot write shared data")?;
+            read_secret()?.ok_or("the rate-limit secret did not persist")?
+        }
+    };
+    for limit in limits {
+        let ready = format!("{}ready", limit.table);
+        if matches!(shared.get(&ready), Ok(Some(_))) {
+            continue;
+        }
+        for bucket in 0..limit.buckets {
+            let key = limit.bucket_key(bucket);
+            if matches!(shared.get(&key), Ok(None)) {
+                shared
+                    .set(&key, &[], None)
+                    .map_err(|_| "cannot write shared data")?;
+            }
+        }
+        shared
+            .set(&ready, b"1", None)
+            .map_err(|_| "cannot write shared data")?;
+    }
+    Ok(KeyHasher::new(secret))
+}
+
+/// What the limiter needs from outside, per request.
+pub struct Inputs<'a> {
+    /// Wall clock, nanoseconds since the Unix epoch.
+    pub now: u64,
+    /// `source.address`, when a limit keys by client.
+    pub client: Option<&'a str>,
+    pub route: &'a str,
+    pub shared: &'a dyn SharedData,
+    pub hasher: &'a KeyHasher,
+}
+
+/// Something worth counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Allowed,
+    Limited,
+    DryRunLimited,
+    /// CAS races lost and retried.
+    StoreConflicts(u32),
+    StoreError,
+}
+
+/// The response headers the decision calls for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// `RateLimit-Policy` and `RateLimit` values (draft-ietf-httpapi-ratelimit-headers-11).
+    pub policy: String,
+    pub state: String,
+    /// `X-RateLimit-Limit/Remaining/Reset`, when asked for.
+    pub legacy: Option<(String, String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub refusal: Option<LocalResponse>,
+    pub headers: Option<RateHeaders>,
+    pub events: Vec<(Arc<Limit>, Event)>,
+}
+
+/// Whole seconds, rounded up (a client must not come back early).
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl RateLimits {
+    pub fn needs_client_address(&self) -> bool {
+        self.limits.iter().any(|l| l.key.needs_client_address())
+    }
+
+    /// Checks the limits in order; the first refusal (in enforce mode) stops the rest.
+    pub fn check(&self, request: &RequestHead<'_, '_>, inputs: &Inputs<'_>) -> Outcome {
+        let mut outcome = Outcome::default();
+        let mut policy = Vec::new();
+        let mut state = Vec::new();
+        let mut legacy: Option<(u32, u32, u64)> = None;
+        let mut key = Vec::with_capacity(64);
+        for limit in &self.limits {
+            key.clear();
+            if let Err(missing) = limit
+                .key
+                .derive(request, inputs.client, inputs.route, &mut key)
+            {
+                if limit.missing_key == MissingKey::Reject {
+                    let problem = Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "rate_limit_key_missing",
+                        format!("This endpoint requires the {} header.", missing.0),
+                    );
+                    outcome.refusal = Some(LocalResponse::problem(&problem, request.request_id()));
+                    break;
+                }
+                key.clear();
+                key.extend_from_slice(b"\0missing");
+            }
+            let (bucket, fingerprint) = inputs.hasher.locate(limit, &key);
+            let result = check(
+                limit.quota,
+                inputs.shared,
+                &limit.bucket_key(bucket),
+                fingerprint,
+                inputs.now,
+            );
+            if result.conflicts > 0 {
+                outcome
+                    .events
+                    .push((Arc::clone(limit), Event::StoreConflicts(result.conflicts)));
+            }
+            if result.store_failed {
+                outcome.events.push((Arc::clone(limit), Event::StoreError));
+                if limit.on_error == OnError::Deny && limit.mode == Mode::Enforce {
+                    let problem = Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "rate_limit_unavailable",
+                        "The rate limiter is unavailable; try again shortly.",
+                    );
+                    let mut refusal = LocalResponse::problem(&problem, request.request_id());
+                    refusal.headers.push(("retry-after".into(), "1".into()));
+                    outcome.refusal = Some(refusal);
+                    break;
+                }
+                continue; // allowed, without headers for a state we do not know
+            }
+            policy.push(limit.policy_item.as_str());
+            let t = if result.allowed {
+                result.reset_after
+            } else {
+                result.retry_after
+            };
+            state.push(format!(
+                "\"{}\";r={};t={}",
+                limit.name,
+                result.remaining,
+                ceil_secs(t)
+            ));
+            if limit.legacy_headers
+                && legacy.is_none_or(|(_, remaining, _)| result.remaining < remaining)
+            {
+                legacy = Some((limit.limit, result.remaining, ceil_secs(result.reset_after)));
+            }
+            if result.allowed {
+                outcome.events.push((Arc::clone(limit), Event::Allowed));
+                continue;
+            }
+            if limit.mode == Mode::DryRun {
+                outcome
+                    .events
+                    .push((Arc::clone(limit), Event::DryRunLimited));
+                continue;
+            }
+            outcome.events.push((Arc::clone(limit), Event::Limited));
+            let retry_after = ceil_secs(result.retry_after).max(1).to_string();
+            let problem = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                limit.message.clone(),
+            )
+            .with_extension("violated_policies", serde_json::json!([limit.name]));
+            let mut refusal = LocalResponse::problem(&problem, request.request_id());
+            refusal.headers.push(("retry-after".into(), retry_after));
+            outcome.refusal = Some(refusal);
+            break;
+        }
+        if !policy.is_empty() {
+            let headers = outcome.headers.get_or_insert_with(RateHeaders::default);
+            headers.policy = policy.join(", ");
+            headers.state = state.join(", ");
+            headers.legacy = legacy.map(|(limit, remaining, reset)| {
+                (limit.to_string(), remaining.to_string(), reset.to_string())
+            });
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests;

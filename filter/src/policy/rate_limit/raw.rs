@@ -1,0 +1,128 @@
+//! The `rate_limit` section as users write it: one limit, or a list of limits that must all
+//! pass.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    /// Names the limit in headers, logs and metrics.
+    pub name: Option<String>,
+    /// Requests allowed per `window`.
+    pub limit: Option<u32>,
+    /// `500ms`, `10s`, `15m`, `1h`, `1d`.
+    pub window: Option<String>,
+    /// Requests allowed at once (default: `limit`).
+    pub burst: Option<u32>,
+    /// `client_ip`, `header:<name>`, `path`, `route`, or a list of them.
+    pub key: Option<RawKey>,
+    /// For `header:` keys: `shared` (requests without the header share one bucket) or
+    /// `reject` (400).
+    pub missing_key: Option<MissingKey>,
+    pub ipv4_prefix: Option<u8>,
+    pub ipv6_prefix: Option<u8>,
+    pub mode: Option<Mode>,
+    /// The 429's detail.
+    pub message: Option<String>,
+    /// When shared data fails: `allow` or `deny`.
+    pub on_error: Option<OnError>,
+    /// Size of the state table (keys tracked at once).
+    pub slots: Option<u32>,
+    /// Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`.
+    pub legacy_headers: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    /// Count, log and send headers, never reject.
+    DryRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Let requests through when the state cannot be read or written (availability first).
+    #[default]
+    Allow,
+    /// Refuse them (protection first).
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingKey {
+    #[default]
+    Shared,
+    Reject,
+}
+
+/// One key part, or a list combined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawKey(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for RawKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = RawKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("client_ip, header:<name>, path, route, or a list of them")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawKey(vec![v.to_string()]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element::<String>()? {
+                    parts.push(part);
+                }
+                Ok(RawKey(parts))
+            }
+        }
+
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// `rate_limit:` is one limit or a list of limits.
+#[derive(Debug, Clone, Default)]
+pub struct RawLimits(pub Vec<RawLimit>);
+
+impl<'de> Deserialize<'de> for RawLimits {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LimitsVisitor;
+
+        impl<'de> Visitor<'de> for LimitsVisitor {
+            type Value = RawLimits;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a limit (an object) or a list of limits")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawLimit::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|l| RawLimits(vec![l]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut limits = Vec::new();
+                while let Some(limit) = seq.next_element::<RawLimit>()? {
+                    limits.push(limit);
+                }
+                Ok(RawLimits(limits))
+            }
+        }
+
+        deserializer.deserialize_any(LimitsVisitor)
+    }
+}
