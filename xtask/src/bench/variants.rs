@@ -43,6 +43,16 @@ impl Variant {
 /// the scenarios use. Shared with the per-request cost report.
 pub fn filter_config() -> Value {
     json!({
+        "defaults": {
+            "cors": {
+                "allow_origins": [ORIGIN],
+                "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+                "allow_headers": ["content-type", "authorization"],
+                "max_age": 600
+            },
+            // High enough never to refuse, like the native variant's token bucket.
+            "rate_limit": {"name": "bench", "limit": 1_000_000_000u64, "window": "1s"}
+        },
         "routes": [
             {"name": "users", "match": {"path": "/users", "methods": ["GET", "POST"]}},
             {"name": "items", "match": {"prefix": "/items"}}
