@@ -20,8 +20,8 @@ pub struct Problem {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
-    /// Extension members (RFC 9457 §3.2), e.g. `errors` for validation failures.
-    pub extensions: Vec<(&'static str, serde_json::Value)>,
+    /// Extension members (RFC 9457 §3.2), e.g. `errors` for validation failures, serialised.
+    pub extensions: Vec<(&'static str, String)>,
 }
 
 #[derive(Serialize)]
@@ -46,8 +46,12 @@ impl Problem {
         }
     }
 
-    pub fn with_extension(mut self, name: &'static str, value: serde_json::Value) -> Self {
-        self.extensions.push((name, value));
+    /// Adds an extension member; its fields keep their declared order.
+    pub fn with_extension(mut self, name: &'static str, value: &impl Serialize) -> Self {
+        // Serialising plain data (strings, numbers, lists) cannot fail; skip it if it does.
+        if let Ok(json) = serde_json::to_string(value) {
+            self.extensions.push((name, json));
+        }
         self
     }
 
@@ -70,7 +74,7 @@ impl Problem {
                 body.push(b',');
                 let _ = serde_json::to_writer(&mut body, name);
                 body.push(b':');
-                let _ = serde_json::to_writer(&mut body, value);
+                body.extend_from_slice(value.as_bytes());
                 body.push(b'}');
             }
         }

@@ -81,6 +81,20 @@ impl Route {
 }
 
 impl PathPattern {
+    /// The names of a template's `{name}` segments, in order (none for exact and prefix).
+    pub fn param_names(&self) -> Vec<&str> {
+        match self {
+            Self::Template(segments) => segments
+                .iter()
+                .filter_map(|s| match s {
+                    Segment::Param(name) => Some(name.as_str()),
+                    Segment::Literal(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn matches(&self, path: &str) -> bool {
         match self {
             Self::Exact(exact) => path == exact,

@@ -19,6 +19,7 @@ pub use section::Section;
 use std::sync::Arc;
 
 use crate::policy::rate_limit::Limit;
+use crate::policy::validate::UnknownRoutes;
 use crate::routes::{Route, RouteTable};
 
 /// The compiled configuration the per-request path works from.
@@ -29,6 +30,8 @@ pub struct Config {
     pub defaults: Arc<PolicySet>,
     /// Every distinct rate limit (one state table each), defaults' and routes'.
     pub limits: Vec<Arc<Limit>>,
+    /// What happens to requests no route describes (`defaults.validate.unknown_routes`).
+    pub unknown_routes: UnknownRoutes,
 }
 
 impl Config {
@@ -46,24 +49,36 @@ impl Config {
             .routes
             .iter()
             .enumerate()
-            .map(|(index, route)| {
+            .map(|(index, raw_route)| {
+                let mut route = Route::compile(index, raw_route, Arc::clone(&defaults))?;
+                let params = route.pattern.param_names();
                 let overrides = RawRoutePolicies {
-                    security_headers: route.security_headers.as_ref(),
-                    cors: route.cors.as_ref(),
-                    rate_limit: route.rate_limit.as_ref(),
+                    security_headers: raw_route.security_headers.as_ref(),
+                    cors: raw_route.cors.as_ref(),
+                    rate_limit: raw_route.rate_limit.as_ref(),
+                    validate: raw_route.validate.as_ref(),
+                    params: &params,
                 };
-                let policies = policies::compile_route(&raw.defaults, &overrides)
-                    .map(|set| set.map_or_else(|| Arc::clone(&defaults), Arc::new))
-                    .and_then(|policies| Route::compile(index, route, policies))
-                    .map_err(|e| e.within(&format!("routes[{index}]")))?;
-                Ok(policies)
+                if let Some(policies) = policies::compile_route(&raw.defaults, &overrides)? {
+                    route.policies = Arc::new(policies);
+                }
+                Ok(route)
+            })
+            .enumerate()
+            .map(|(index, route): (usize, Result<Route, ConfigError>)| {
+                route.map_err(|e| e.within(&format!("routes[{index}]")))
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
         let limits = distinct_limits(&defaults, &routes)?;
+        let unknown_routes = match &raw.defaults.validate {
+            Some(Section::On(v)) => v.unknown_routes.unwrap_or_default(),
+            _ => UnknownRoutes::Allow,
+        };
         Ok(Self {
             routes: RouteTable::new(routes),
             defaults,
             limits,
+            unknown_routes,
         })
     }
 }

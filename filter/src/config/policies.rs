@@ -7,6 +7,7 @@ use super::{ConfigError, Section};
 use crate::policy::cors::{self, Cors, RawCors};
 use crate::policy::rate_limit::{self, RateLimits, RawLimits};
 use crate::policy::security_headers::{self, RawSecurityHeaders, SecurityHeaders};
+use crate::policy::validate::{self, RawValidate, Validation};
 
 /// The `defaults` section: applies to every request, and is what routes override.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -18,6 +19,9 @@ pub struct RawPolicies {
     pub cors: Option<Section<RawCors>>,
     /// Absent: off. One limit or a list; a route's list replaces this one.
     pub rate_limit: Option<Section<RawLimits>>,
+    /// Absent: off. Here: size and content-type limits for every request, and what to do
+    /// with requests no route describes.
+    pub validate: Option<Section<RawValidate>>,
 }
 
 /// What a route may override (a subset of the same sections).
@@ -26,14 +30,18 @@ pub struct RawRoutePolicies<'a> {
     pub security_headers: Option<&'a Section<RawSecurityHeaders>>,
     pub cors: Option<&'a Section<RawCors>>,
     pub rate_limit: Option<&'a Section<RawLimits>>,
+    pub validate: Option<&'a Section<RawValidate>>,
+    /// The route template's `{name}` parameters.
+    pub params: &'a [&'a str],
 }
 
 /// The compiled policies that apply to a request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PolicySet {
     pub security_headers: Option<SecurityHeaders>,
     pub cors: Option<Cors>,
     pub rate_limit: Option<RateLimits>,
+    pub validate: Option<Validation>,
 }
 
 impl PolicySet {
@@ -44,7 +52,7 @@ impl PolicySet {
 
     /// Whether deciding needs the request's headers (beyond the route).
     pub fn reads_request_headers(&self) -> bool {
-        self.cors.is_some() || self.rate_limit.is_some()
+        self.cors.is_some() || self.rate_limit.is_some() || self.validate.is_some()
     }
 }
 
@@ -85,10 +93,15 @@ pub fn compile_defaults(defaults: &RawPolicies) -> Result<PolicySet, ConfigError
         .transpose()
         .map_err(|e| e.within("cors"))?;
     let rate_limit = compile_rate_limit(defaults.rate_limit.as_ref())?;
+    let validate = resolve(defaults.validate.as_ref(), None, RawValidate::over)
+        .map(|raw| validate::compile(&raw, None))
+        .transpose()
+        .map_err(|e| e.within("validate"))?;
     Ok(PolicySet {
         security_headers,
         cors,
         rate_limit,
+        validate,
     })
 }
 
@@ -110,8 +123,20 @@ pub fn compile_route(
     defaults: &RawPolicies,
     route: &RawRoutePolicies<'_>,
 ) -> Result<Option<PolicySet>, ConfigError> {
-    if route.security_headers.is_none() && route.cors.is_none() && route.rate_limit.is_none() {
+    if route.security_headers.is_none()
+        && route.cors.is_none()
+        && route.rate_limit.is_none()
+        && route.validate.is_none()
+    {
         return Ok(None);
+    }
+    if let Some(Section::On(raw)) = route.validate
+        && raw.unknown_routes.is_some()
+    {
+        return Err(ConfigError::new(
+            "validate.unknown_routes",
+            "only in defaults.validate (it is about requests no route matches)",
+        ));
     }
     let security_headers = match route.security_headers {
         None => default_security_headers(defaults)
@@ -133,9 +158,18 @@ pub fn compile_route(
         .map_err(|e| e.within("cors"))?;
     // Restate a limit under the same name and settings to count both against one table.
     let rate_limit = compile_rate_limit(route.rate_limit.or(defaults.rate_limit.as_ref()))?;
+    let validate = resolve(
+        defaults.validate.as_ref(),
+        route.validate,
+        RawValidate::over,
+    )
+    .map(|raw| validate::compile(&raw, Some(route.params)))
+    .transpose()
+    .map_err(|e| e.within("validate"))?;
     Ok(Some(PolicySet {
         security_headers,
         cors,
         rate_limit,
+        validate,
     }))
 }

@@ -8,6 +8,7 @@ use super::{ConfigError, RawPolicies, Section};
 use crate::policy::cors::RawCors;
 use crate::policy::rate_limit::RawLimits;
 use crate::policy::security_headers::RawSecurityHeaders;
+use crate::policy::validate::RawValidate;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,9 @@ pub struct RawRoute {
     /// Replaces `defaults.rate_limit`; `false` turns rate limiting off.
     #[serde(default)]
     pub rate_limit: Option<Section<RawLimits>>,
+    /// Overrides `defaults.validate` field by field; `false` turns validation off.
+    #[serde(default)]
+    pub validate: Option<Section<RawValidate>>,
 }
 
 #[derive(Debug, Deserialize)]

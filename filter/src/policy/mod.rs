@@ -4,3 +4,4 @@
 pub mod cors;
 pub mod rate_limit;
 pub mod security_headers;
+pub mod validate;

@@ -20,7 +20,7 @@ fn renders_rfc9457_members_in_order() {
 fn extensions_follow_the_standard_members() {
     let problem = Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "bad").with_extension(
         "errors",
-        serde_json::json!([{"pointer": "/email", "keyword": "format"}]),
+        &serde_json::json!([{"pointer": "/email", "keyword": "format"}]),
     );
     assert_eq!(
         String::from_utf8(problem.to_json(None)).unwrap(),

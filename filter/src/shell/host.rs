@@ -45,6 +45,29 @@ unsafe extern "C" {
         return_id: *mut u32,
     ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> Status;
+}
+
+/// `BufferType::HttpRequestBody`.
+const HTTP_REQUEST_BODY: u32 = 0;
+
+/// The first `size` bytes of the request body Envoy holds (empty if it will not say).
+pub fn request_body(size: usize) -> Vec<u8> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut returned: usize = 0;
+    // SAFETY: as for `header_map`.
+    unsafe {
+        match proxy_get_buffer_bytes(HTTP_REQUEST_BODY, 0, size, &mut data, &mut returned) {
+            Status::Ok => host_buffer(data, returned),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Takes ownership of a buffer the host allocated through this module's allocator.

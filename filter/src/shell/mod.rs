@@ -12,7 +12,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use crate::config::Config;
-use crate::engine::{Engine, ExchangeState, RequestDecision};
+use crate::engine::{BodyStep, Engine, ExchangeState, RequestDecision};
 use crate::environment::Environment;
 use crate::pairs;
 use crate::policy::rate_limit::SharedData;
@@ -87,29 +87,42 @@ struct Exchange {
 impl Context for Exchange {}
 
 impl HttpContext for Exchange {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let env = HostEnvironment {
+            metrics: &self.metrics,
+        };
         let (state, decision) = if self.engine.reads_request_headers() {
             // One host call for every header, read in place.
             let buffer = host::header_map(MapType::HttpRequestHeaders);
             let headers = Headers::new(pairs::decode(&buffer).unwrap_or_default());
-            self.engine.on_request_headers(
-                Some(&headers),
-                &HostEnvironment {
-                    metrics: &self.metrics,
-                },
-            )
+            self.engine
+                .on_request_headers(Some(&headers), end_of_stream, &env)
         } else {
-            self.engine.on_request_headers(
-                None,
-                &HostEnvironment {
-                    metrics: &self.metrics,
-                },
-            )
+            self.engine.on_request_headers(None, end_of_stream, &env)
         };
         self.state = Some(state);
-        match decision {
-            RequestDecision::Continue => Action::Continue,
-            RequestDecision::Respond(response) => {
+        act(decision)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(state) = self.state.as_mut() else {
+            return Action::Continue;
+        };
+        let env = HostEnvironment {
+            metrics: &self.metrics,
+        };
+        match self
+            .engine
+            .on_request_body(state, body_size, end_of_stream, &env)
+        {
+            BodyStep::Continue => Action::Continue,
+            // Envoy holds the body (StopIterationAndBuffer) and hands it over whole at its end.
+            BodyStep::Pause => Action::Pause,
+            BodyStep::Check => {
+                let body = host::request_body(body_size);
+                act(self.engine.on_request_body_complete(state, &body, &env))
+            }
+            BodyStep::Respond(response) => {
                 send(&response);
                 Action::Pause
             }
@@ -133,6 +146,16 @@ impl HttpContext for Exchange {
             }
         }
         Action::Continue
+    }
+}
+
+fn act(decision: RequestDecision) -> Action {
+    match decision {
+        RequestDecision::Continue => Action::Continue,
+        RequestDecision::Respond(response) => {
+            send(&response);
+            Action::Pause
+        }
     }
 }
 

@@ -270,7 +270,7 @@ impl RateLimits {
                 "rate_limited",
                 limit.message.clone(),
             )
-            .with_extension("violated_policies", serde_json::json!([limit.name]));
+            .with_extension("violated_policies", &[&limit.name]);
             let mut refusal = LocalResponse::problem(&problem, request.request_id());
             refusal.headers.push(("retry-after".into(), retry_after));
             outcome.refusal = Some(refusal);

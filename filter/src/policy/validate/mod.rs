@@ -1,0 +1,356 @@
+//! Request validation: method and route (404/405 for a strict API), body size (413),
+//! content type (415), query, headers and path parameters against schemas (400), and the body
+//! against a JSON Schema once it has fully arrived (400 with JSON Pointers). A bad request never
+//! reaches the upstream's handler.
+
+mod body;
+mod compile;
+mod media;
+mod params;
+pub mod raw;
+mod schema;
+
+pub use compile::{DEFAULT_MAX_BODY_BYTES, compile};
+pub use raw::{RawValidate, UnknownRoutes};
+pub use schema::{MAX_ERRORS, Schema, Violation};
+
+use http::StatusCode;
+
+use crate::problem::Problem;
+use crate::reply::LocalResponse;
+use crate::request::RequestHead;
+use crate::routes::{Route, path_only};
+use params::Kind;
+
+/// A schema for name/value parameters, with the types to coerce their values to.
+#[derive(Debug)]
+pub struct ParamsSchema {
+    schema: Schema,
+    kinds: Vec<(String, Kind)>,
+}
+
+/// The compiled `validate` section of a route (or of the defaults).
+#[derive(Debug)]
+pub struct Validation {
+    body: Option<Schema>,
+    content_types: Option<Vec<media::MediaRange>>,
+    pub max_body_bytes: u64,
+    query: Option<ParamsSchema>,
+    headers: Option<ParamsSchema>,
+    path_params: Option<ParamsSchema>,
+}
+
+/// Why a request was refused (a metric label and the problem's `code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    RouteNotFound,
+    MethodNotAllowed,
+    BodyNotAllowed,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    BodyRequired,
+    MalformedBody,
+    InvalidBody,
+    InvalidRequest,
+}
+
+impl Reason {
+    pub const ALL: &'static [Reason] = &[
+        Reason::RouteNotFound,
+        Reason::MethodNotAllowed,
+        Reason::BodyNotAllowed,
+        Reason::BodyTooLarge,
+        Reason::UnsupportedMediaType,
+        Reason::BodyRequired,
+        Reason::MalformedBody,
+        Reason::InvalidBody,
+        Reason::InvalidRequest,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::RouteNotFound => "route_not_found",
+            Reason::MethodNotAllowed => "method_not_allowed",
+            Reason::BodyNotAllowed => "body_not_allowed",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::UnsupportedMediaType => "unsupported_media_type",
+            Reason::BodyRequired => "body_required",
+            Reason::MalformedBody => "malformed_body",
+            Reason::InvalidBody => "invalid_body",
+            Reason::InvalidRequest => "invalid_request",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Reason::RouteNotFound => StatusCode::NOT_FOUND,
+            Reason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Reason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Reason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A refusal: the reason (for metrics) and the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub response: LocalResponse,
+}
+
+fn refuse(
+    reason: Reason,
+    detail: impl Into<String>,
+    violations: &[Violation],
+    request_id: Option<&str>,
+) -> Refusal {
+    let mut problem = Problem::new(reason.status(), reason.code(), detail);
+    if !violations.is_empty() {
+        problem = problem.with_extension("errors", &violations);
+    }
+    Refusal {
+        reason,
+        response: LocalResponse::problem(&problem, request_id),
+    }
+}
+
+/// What happens to the request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// No body, or nothing to check in it.
+    None,
+    /// Let it stream through, counting bytes against the limit.
+    Count { limit: u64 },
+    /// Hold it until its end, then check its size and schema.
+    Buffer { limit: u64 },
+}
+
+/// Methods whose requests carry no body.
+fn is_bodiless(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
+}
+
+/// Methods whose requests are expected to carry the body a schema describes.
+fn expects_body(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH")
+}
+
+impl Validation {
+    /// Checks everything the request line and headers show. `end_of_stream`: the request has
+    /// no body.
+    pub fn on_request(
+        &self,
+        request: &RequestHead<'_, '_>,
+        route: Option<&Route>,
+        end_of_stream: bool,
+    ) -> Result<BodyPlan, Refusal> {
+        let id = request.request_id();
+        let has_body = !end_of_stream;
+        if has_body && is_bodiless(request.method) {
+            return Err(refuse(
+                Reason::BodyNotAllowed,
+                format!("A {} request cannot have a body.", request.method),
+                &[],
+                id,
+            ));
+        }
+        if let Some(length) = request
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            && length > self.max_body_bytes
+        {
+            return Err(self.too_large(id));
+        }
+        if has_body {
+            self.check_content_type(request, id)?;
+        } else if self.body.is_some() && expects_body(request.method) {
+            return Err(refuse(
+                Reason::BodyRequired,
+                "This request needs a JSON body.",
+                &[],
+                id,
+            ));
+        }
+        let mut violations = Vec::new();
+        if let Some(query) = &self.query {
+            let text = request
+                .path
+                .split_once('?')
+                .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
+            collect(query, params::query_pairs(text), "/query", &mut violations);
+        }
+        if let Some(headers) = &self.headers {
+            let pairs = request
+                .headers
+                .iter()
+                .filter(|(k, _)| !k.starts_with(b":"))
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                });
+            collect(headers, pairs, "/headers", &mut violations);
+        }
+        if let (Some(path_params), Some(route)) = (&self.path_params, route) {
+            let pairs = route
+                .pattern
+                .params(path_only(request.path))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), percent_decode(v)));
+            collect(path_params, pairs, "/path", &mut violations);
+        }
+        if !violations.is_empty() {
+            violations.truncate(MAX_ERRORS);
+            return Err(refuse(
+                Reason::InvalidRequest,
+                "The request's parameters are not valid.",
+                &violations,
+                id,
+            ));
+        }
+        Ok(match (has_body, &self.body) {
+            (false, _) => BodyPlan::None,
+            (true, Some(_)) => BodyPlan::Buffer {
+                limit: self.max_body_bytes,
+            },
+            (true, None) => BodyPlan::Count {
+                limit: self.max_body_bytes,
+            },
+        })
+    }
+
+    fn check_content_type(
+        &self,
+        request: &RequestHead<'_, '_>,
+        id: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let essence = request.header("content-type").and_then(media::essence);
+        let allowed = match (&self.content_types, &self.body, &essence) {
+            (Some(ranges), _, Some(essence)) => ranges.iter().any(|r| r.matches(essence)),
+            (None, Some(_), Some(essence)) => media::is_json(essence),
+            (None, None, _) => true,
+            (_, _, None) => false,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let expected = match &self.content_types {
+            Some(_) => "one of the media types this endpoint accepts",
+            None => "application/json",
+        };
+        Err(refuse(
+            Reason::UnsupportedMediaType,
+            format!("The body's Content-Type must be {expected}."),
+            &[],
+            id,
+        ))
+    }
+
+    pub fn too_large(&self, request_id: Option<&str>) -> Refusal {
+        refuse(
+            Reason::BodyTooLarge,
+            format!("The body is larger than {} bytes.", self.max_body_bytes),
+            &[],
+            request_id,
+        )
+    }
+
+    /// Checks a whole body (after `BodyPlan::Buffer`).
+    pub fn on_body(&self, body: &[u8], request_id: Option<&str>) -> Result<(), Refusal> {
+        if body.len() as u64 > self.max_body_bytes {
+            return Err(self.too_large(request_id));
+        }
+        let Some(schema) = &self.body else {
+            return Ok(());
+        };
+        let value = body::parse(body).map_err(|e| {
+            let message = format!("{} at line {} column {}", e.message, e.line, e.column);
+            let violation = Violation {
+                pointer: String::new(),
+                keyword: "json".into(),
+                message: message.clone(),
+            };
+            refuse(
+                Reason::MalformedBody,
+                format!("The body is not valid JSON: {message}."),
+                &[violation],
+                request_id,
+            )
+        })?;
+        let violations = schema.violations(&value, "");
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(refuse(
+                Reason::InvalidBody,
+                "The request body does not match the schema.",
+                &violations,
+                request_id,
+            ))
+        }
+    }
+}
+
+fn collect(
+    schema: &ParamsSchema,
+    pairs: impl IntoIterator<Item = (String, String)>,
+    prefix: &str,
+    out: &mut Vec<Violation>,
+) {
+    match params::to_object(pairs, &schema.kinds, prefix) {
+        Ok(object) => out.extend(schema.schema.violations(&object, prefix)),
+        Err(violation) => out.push(violation),
+    }
+}
+
+fn percent_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map_or_else(|| segment.to_string(), |(_, v)| v.into_owned())
+}
+
+/// The decision for requests no route matches, when the API is strict: 404, or 405 with
+/// `Allow` when routes exist for the path with other methods.
+pub fn unknown_route(routes: &crate::routes::RouteTable, request: &RequestHead<'_, '_>) -> Refusal {
+    let path = path_only(request.path);
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut path_known = false;
+    for route in routes.iter().filter(|r| r.pattern.matches(path)) {
+        path_known = true;
+        // (A route for every method would have matched.)
+        if let Some(methods) = &route.methods {
+            allowed.extend(methods.iter().map(|m| m.as_str()));
+        }
+    }
+    let id = request.request_id();
+    if !path_known {
+        return refuse(
+            Reason::RouteNotFound,
+            "No route matches this path.",
+            &[],
+            id,
+        );
+    }
+    allowed.sort_unstable();
+    allowed.dedup();
+    let mut refusal = refuse(
+        Reason::MethodNotAllowed,
+        format!(
+            "{} is not allowed here.",
+            crate::problem::excerpt(request.method, 20)
+        ),
+        &[],
+        id,
+    );
+    refusal
+        .response
+        .headers
+        .push(("allow".into(), allowed.join(", ")));
+    refusal
+}
+
+#[cfg(test)]
+mod tests;

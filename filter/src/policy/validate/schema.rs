@@ -1,0 +1,72 @@
+//! JSON Schemas compiled once with the `jsonschema` crate: draft 2020-12 unless `$schema`
+//! says otherwise, `format` asserted, no network or file resolution (only the schema's own
+//! `$defs` / local `$ref`s resolve).
+
+use jsonschema::{Draft, Validator};
+use serde_json::Value;
+
+use crate::problem::excerpt;
+
+/// At most this many errors are reported per request.
+pub const MAX_ERRORS: usize = 10;
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// One reported violation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// JSON Pointer into the checked document, prefixed with where it came from (`/query`,
+    /// `/headers`, `/path`; the body's pointers have no prefix).
+    pub pointer: String,
+    pub keyword: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct Schema {
+    validator: Validator,
+}
+
+impl Schema {
+    /// Compiles a schema; the error says what is wrong and where in the schema.
+    pub fn compile(schema: &Value) -> Result<Self, String> {
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(schema)
+            .map_err(|e| {
+                let text = e.to_string();
+                if let Some(resource) = text
+                    .strip_prefix("Resource '")
+                    .and_then(|rest| rest.split_once("' is not present in a registry"))
+                    .map(|(resource, _)| resource)
+                {
+                    return format!(
+                        "`$ref` to {resource} cannot be resolved: schemas are never fetched over the network or from files; put it under `$defs` and refer to it locally"
+                    );
+                }
+                // The schema is config, not user input: its values may be quoted.
+                let at = e.instance_path().to_string();
+                let at = if at.is_empty() { String::new() } else { format!(" (at {at})") };
+                format!("the schema does not compile: {}{at}", excerpt(&text, MAX_MESSAGE_CHARS))
+            })?;
+        Ok(Self { validator })
+    }
+
+    /// The first violations (at most `MAX_ERRORS`), with `prefix` before each pointer. Messages
+    /// never quote the instance's values.
+    pub fn violations(&self, instance: &Value, prefix: &str) -> Vec<Violation> {
+        self.validator
+            .iter_errors(instance)
+            .take(MAX_ERRORS)
+            .map(|error| Violation {
+                pointer: format!("{prefix}{}", error.instance_path()),
+                keyword: error.kind().keyword().to_string(),
+                message: excerpt(&error.masked().to_string(), MAX_MESSAGE_CHARS),
+            })
+            .collect()
+    }
+
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        self.validator.is_valid(instance)
+    }
+}

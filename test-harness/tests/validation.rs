@@ -1,0 +1,374 @@
+//! Request validation through the compiled filter: the seed's create-user example on the
+//! native host and on a real Envoy (same scenarios), then body handling, strict routes,
+//! parameters and metrics.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use test_harness::backend::Backend;
+use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
+use test_harness::envoy::{Bootstrap, Envoy};
+use test_harness::expect::assert_helmet_headers;
+use test_harness::host::{Harness, Proxy, StreamOutcome};
+use test_harness::{Request, Response};
+
+/// The seed's `CreateUserSchema` (email, password 8-128, name 1-100).
+fn create_user_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email"},
+            "password": {"type": "string", "minLength": 8, "maxLength": 128},
+            "name": {"type": "string", "minLength": 1, "maxLength": 100}
+        },
+        "required": ["email", "password", "name"],
+        "additionalProperties": false
+    })
+}
+
+fn config() -> Value {
+    json!({
+        "defaults": {"cors": {"allow_origins": ["https://app.example.com"]}},
+        "routes": [
+            {"name": "create_user", "match": {"path": "/users", "methods": ["POST"]},
+             "validate": {"body": create_user_schema(), "max_body_bytes": 4096}},
+            {"name": "user", "match": {"path": "/users/{id}", "methods": ["GET"]},
+             "validate": {"path_params": {"id": {"type": "integer", "minimum": 1}}}}
+        ]
+    })
+}
+
+fn create(body: &Value) -> Request {
+    Request::post("/users")
+        .header("origin", "https://app.example.com")
+        .json(body)
+}
+
+/// Asserts a problem+json refusal: status, code, and the pointers of its errors.
+fn assert_problem(response: &Response, status: u16, code: &str, pointers: &[&str], who: &str) {
+    assert_eq!(response.status, status, "{who}: {}", response.text());
+    assert_eq!(
+        response.header_value("content-type"),
+        Some("application/problem+json"),
+        "{who}"
+    );
+    let body = response.json_body();
+    assert_eq!(body["code"], code, "{who}: {body}");
+    let found: Vec<&str> = body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["pointer"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(found, pointers, "{who}: {body}");
+    // The browser sees the real error: the CORS headers are there for an allowed origin.
+    assert_eq!(
+        response.header_value("access-control-allow-origin"),
+        Some("https://app.example.com"),
+        "{who}"
+    );
+    assert_helmet_headers(response, who);
+}
+
+fn seed_example(target: &dyn Target) {
+    let who = target.name();
+    let valid =
+        json!({"email": "grace@example.com", "password": "correct horse", "name": "Grace Hopper"});
+    let created = target.send(create(&valid));
+    assert_eq!(created.status, 201, "{who}: {}", created.text());
+    assert_eq!(created.json_body()["email"], "grace@example.com", "{who}");
+
+    let bad_email = target.send(create(
+        &json!({"email": "grace", "password": "correct horse", "name": "Grace"}),
+    ));
+    assert_problem(&bad_email, 400, "invalid_body", &["/email"], who);
+    assert_eq!(
+        bad_email.json_body()["errors"][0]["keyword"],
+        "format",
+        "{who}"
+    );
+    let short_password = target.send(create(
+        &json!({"email": "grace@example.com", "password": "short", "name": "Grace"}),
+    ));
+    assert_problem(&short_password, 400, "invalid_body", &["/password"], who);
+    assert_eq!(
+        short_password.json_body()["errors"][0]["keyword"],
+        "minLength",
+        "{who}"
+    );
+    let missing_name = target.send(create(
+        &json!({"email": "grace@example.com", "password": "correct horse"}),
+    ));
+    assert_problem(&missing_name, 400, "invalid_body", &[""], who);
+    assert_eq!(
+        missing_name.json_body()["errors"][0]["message"],
+        "\"name\" is a required property",
+        "{who}"
+    );
+
+    let wrong_type = target.send(
+        Request::post("/users")
+            .header("origin", "https://app.example.com")
+            .header("content-type", "text/plain")
+            .body("email=grace@example.com"),
+    );
+    assert_problem(&wrong_type, 415, "unsupported_media_type", &[], who);
+    let oversized = target.send(create(&json!({"email": "grace@example.com", "password": "correct horse", "name": "x".repeat(5000)})));
+    assert_problem(&oversized, 413, "body_too_large", &[], who);
+    let broken = target.send(
+        Request::post("/users")
+            .header("origin", "https://app.example.com")
+            .header("content-type", "application/json")
+            .body("{\"email\": \"grace@example.com\",\n \"password\": }"),
+    );
+    assert_problem(&broken, 400, "malformed_body", &[""], who);
+    assert_eq!(
+        broken.json_body()["errors"][0]["message"],
+        "expected value at line 2 column 14",
+        "{who}"
+    );
+
+    let bad_id =
+        target.send(Request::get("/users/abc").header("origin", "https://app.example.com"));
+    assert_problem(&bad_id, 400, "invalid_request", &["/path/id"], who);
+    assert_eq!(target.send(Request::get("/users/1")).status, 200, "{who}");
+}
+
+fn backend() -> SocketAddr {
+    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
+}
+
+#[test]
+fn the_seeds_example_on_the_native_host() {
+    let target = NativeTarget {
+        proxy: Harness::filter()
+            .config(config())
+            .workers(2)
+            .start()
+            .expect("filter starts"),
+        backend: backend(),
+    };
+    seed_example(&target);
+}
+
+#[test]
+fn the_seeds_example_through_a_real_envoy() {
+    let envoy = Envoy::start(&Bootstrap::new(backend(), config())).expect("envoy starts");
+    let target = EnvoyTarget(envoy);
+    seed_example(&target);
+    let stats = target
+        .0
+        .admin_get("/stats/prometheus")
+        .expect("stats")
+        .text();
+    assert!(
+        stats.contains("hardening_validate_create_user_passed{} 1"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("hardening_validate_create_user_rejected_invalid_body{} 3"),
+        "{stats}"
+    );
+}
+
+// ---- body handling in detail (native host) ----
+
+fn native(config: Value) -> Proxy {
+    Harness::filter()
+        .config(config)
+        .start()
+        .expect("filter starts")
+}
+
+fn local(proxy: &Proxy, request: Request) -> Response {
+    let exchange = proxy.request(request).expect("request");
+    exchange.local_response().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_body_is_held_until_its_end_then_forwarded_whole() {
+    let proxy = native(config());
+    let body = json!({"email": "a@example.com", "password": "correct horse", "name": "A"})
+        .to_string()
+        .into_bytes();
+    let exchange = proxy
+        .request(
+            Request::post("/users")
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .chunked(7),
+        )
+        .expect("request");
+    let upstream = exchange.upstream_request().expect("forwarded");
+    assert_eq!(upstream.body, body);
+    let cost = exchange.cost();
+    assert_eq!(
+        cost.host_calls.get("proxy_get_buffer_bytes"),
+        Some(&1),
+        "read once, at the end"
+    );
+}
+
+#[test]
+fn bodies_that_say_nothing_about_their_size_are_counted() {
+    let proxy = native(config());
+    // Chunked (no Content-Length) and over the limit: refused once the bytes exceed it.
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(5000));
+    let mut request = Request::post("/users")
+        .header("content-type", "application/json")
+        .header("transfer-encoding", "chunked")
+        .body(big.clone())
+        .chunked(1000);
+    request.headers.retain(|(k, _)| k != "content-length");
+    let refused = local(&proxy, request);
+    assert_eq!(refused.status, 413);
+    // A Content-Length that lies (says less than arrives) does not help.
+    let lying = Request::post("/users")
+        .header("content-type", "application/json")
+        .header("content-length", "10")
+        .body(big)
+        .chunked(1000);
+    assert_eq!(local(&proxy, lying).status, 413);
+}
+
+#[test]
+fn hostile_bodies_get_clear_refusals() {
+    let proxy = native(config());
+    let post = |body: Vec<u8>| {
+        local(
+            &proxy,
+            Request::post("/users")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+    };
+    let deep = post(format!("{}{}", "[".repeat(2000), "]".repeat(2000)).into_bytes());
+    assert_eq!(deep.status, 400);
+    assert_eq!(
+        deep.json_body()["errors"][0]["message"],
+        "recursion limit exceeded at line 1 column 128"
+    );
+    let huge_number = post(b"{\"email\": 1e999}".to_vec());
+    assert_eq!(
+        huge_number.json_body()["errors"][0]["message"],
+        "number out of range at line 1 column 15"
+    );
+    let not_utf8 = post(b"{\"email\": \"\xff\xfe\"}".to_vec());
+    assert_eq!(not_utf8.json_body()["code"], "malformed_body");
+    let duplicate = post(
+        br#"{"email": "a@example.com", "password": "correct horse", "name": "A", "name": "B"}"#
+            .to_vec(),
+    );
+    assert_eq!(
+        duplicate.json_body()["errors"][0]["message"],
+        "duplicate key \"name\" at line 1 column 75"
+    );
+    let get_with_body = local(
+        &proxy,
+        Request::get("/users/1")
+            .header("content-type", "application/json")
+            .body("{}"),
+    );
+    assert_eq!(
+        (
+            get_with_body.status,
+            get_with_body.json_body()["code"].clone()
+        ),
+        (400, json!("body_not_allowed"))
+    );
+    assert!(!proxy.worker_failed(0));
+}
+
+#[test]
+fn a_password_in_a_refused_body_is_not_echoed() {
+    let proxy = native(config());
+    let secret = "Tr0ub4dor&3-super-secret";
+    let refused = local(
+        &proxy,
+        create(&json!({"email": "not-an-email", "password": secret, "name": "A", "role": "admin"})),
+    );
+    assert_eq!(refused.status, 400);
+    assert!(!refused.text().contains(secret), "{}", refused.text());
+    assert!(!proxy.logs().iter().any(|l| l.message.contains(secret)));
+}
+
+#[test]
+fn a_strict_api_refuses_what_it_does_not_describe() {
+    let mut strict = config();
+    strict["defaults"]["validate"] = json!({"unknown_routes": "reject"});
+    let proxy = native(strict);
+    let not_found = local(&proxy, Request::get("/admin"));
+    assert_eq!(
+        (not_found.status, not_found.json_body()["code"].clone()),
+        (404, json!("route_not_found"))
+    );
+    let not_allowed = local(&proxy, Request::new("DELETE", "/users/1"));
+    assert_eq!(not_allowed.status, 405);
+    assert_eq!(not_allowed.header_value("allow"), Some("GET"));
+    assert_eq!(not_allowed.json_body()["code"], "method_not_allowed");
+    // Preflights are still answered (CORS runs first).
+    let preflight = local(
+        &proxy,
+        Request::options("/admin")
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "GET"),
+    );
+    assert_eq!(preflight.status, 204);
+}
+
+#[test]
+fn query_and_header_schemas() {
+    let proxy = native(
+        json!({"routes": [{"name": "search", "match": {"path": "/search"}, "validate": {
+            "query": {"type": "object", "required": ["q"], "properties": {"q": {"type": "string", "minLength": 2}, "limit": {"type": "integer", "maximum": 50}, "tag": {"type": "array", "items": {"type": "string"}}}},
+            "headers": {"type": "object", "required": ["x-api-key"], "properties": {"x-api-key": {"type": "string", "pattern": "^k_[a-z0-9]{8}$"}}}
+        }}]}),
+    );
+    let key = ("x-api-key", "k_abcdefgh");
+    let ok = proxy
+        .request(Request::get("/search?q=rust&limit=10&tag=a&tag=b").header(key.0, key.1))
+        .expect("request");
+    assert_eq!(ok.outcome(), StreamOutcome::Forwarded);
+    let refused = local(
+        &proxy,
+        Request::get("/search?limit=500").header("x-api-key", "nope"),
+    );
+    let pointers: Vec<String> = refused.json_body()["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(pointers, ["/query", "/query/limit", "/headers/x-api-key"]);
+    assert_eq!(
+        proxy.counter("hardening.validate.search.rejected.invalid_request"),
+        Some(1)
+    );
+    assert_eq!(proxy.counter("hardening.validate.search.passed"), Some(1));
+}
+
+#[test]
+fn envoy_counts_chunked_bodies_against_the_limit() {
+    let envoy = Envoy::start(&Bootstrap::new(backend(), config())).expect("envoy starts");
+    let chunk = format!("{{\"name\": \"{}", "x".repeat(3000));
+    let rest = format!("{}\"}}", "y".repeat(3000));
+    let mut raw = b"POST /users HTTP/1.1\r\nhost: example.com\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+    for part in [chunk.as_bytes(), rest.as_bytes()] {
+        raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        raw.extend_from_slice(part);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let response = test_harness::http1::send_raw(envoy.listener, &raw, "POST").expect("response");
+    assert_eq!(response.status, 413, "{}", response.text());
+    assert_eq!(response.json_body()["code"], "body_too_large");
+    // A small chunked body that passes the schema goes through.
+    let body =
+        json!({"email": "c@example.com", "password": "correct horse", "name": "C"}).to_string();
+    let mut raw = b"POST /users HTTP/1.1\r\nhost: example.com\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+    raw.extend_from_slice(format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()).as_bytes());
+    assert_eq!(
+        test_harness::http1::send_raw(envoy.listener, &raw, "POST")
+            .expect("response")
+            .status,
+        201
+    );
+}
