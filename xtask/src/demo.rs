@@ -91,7 +91,7 @@ Envoy admin on http://{ADMIN_ADDR}. Try:
   curl -i {listener}/users                      # through the filter to the backend
   curl -i -X OPTIONS {listener}/users -H 'origin: https://app.example.com' -H 'access-control-request-method: POST'
   curl -i {listener}/users -H 'origin: https://evil.example'   # 403 problem+json
-  curl -i {listener}/users -H 'content-type: application/json' -d '{{"email":"nope","password":"short"}}'   # 400
+  curl -i {listener}/users -H 'content-type: application/json' -d '{{\"email\":\"nope\",\"password\":\"short\"}}'   # 400
   curl -i {listener}/echo                       # what the backend received
   curl -i {listener}/boom                       # a backend 500 (leaks a stack trace)
   curl -s http://{ADMIN_ADDR}/stats/prometheus | grep hardening

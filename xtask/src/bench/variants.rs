@@ -54,7 +54,17 @@ pub fn filter_config() -> Value {
             "rate_limit": {"name": "bench", "limit": 1_000_000_000u64, "window": "1s"}
         },
         "routes": [
-            {"name": "users", "match": {"path": "/users", "methods": ["GET", "POST"]}},
+            {"name": "create_user", "match": {"path": "/users", "methods": ["POST"]}, "validate": {"body": {
+                "type": "object",
+                "properties": {
+                    "email": {"type": "string", "format": "email"},
+                    "password": {"type": "string", "minLength": 8, "maxLength": 128},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "bio": {"type": "string", "maxLength": 2000}
+                },
+                "required": ["email", "password", "name"],
+                "additionalProperties": false
+            }}},
             {"name": "items", "match": {"prefix": "/items"}}
         ]
     })
