@@ -1,14 +1,21 @@
 //! The per-request decisions: which policies apply to a request, what they decide about it,
 //! and what they do to its response. Pure: the shell gives it views of the request and
-//! response and carries out what it decides.
+//! response (and an [`Environment`] for time, shared data, metrics and the log) and carries
+//! out what it decides.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{Config, PolicySet};
 use crate::environment::Environment;
+use crate::logging::{Event as LogEvent, Level};
+use crate::metrics::{Decision, Metrics};
 use crate::policy::cors;
+use crate::policy::errors::Errors;
+use crate::policy::health::{Health, Outcome as HealthOutcome};
+use crate::policy::https_redirect::Verdict as RedirectVerdict;
 use crate::policy::rate_limit::{self, Event, Inputs, KeyHasher, RateHeaders, SharedData};
-use crate::policy::validate::{self, BodyPlan, Reason, Refusal, UnknownRoutes};
+use crate::policy::validate::{self, BodyPlan, Refusal, UnknownRoutes};
 use crate::reply::LocalResponse;
 use crate::request::{Headers, RequestHead};
 use crate::response::ResponseHeaders;
@@ -21,8 +28,7 @@ pub struct Engine {
     reads_request_headers: bool,
     /// Set by `prepare` (rate limits need their tables and the shared hash secret).
     hasher: Option<KeyHasher>,
-    /// Where each validated route's counters start (`None`: requests no route matches).
-    validate_metrics: Vec<(Option<usize>, String, usize)>,
+    metrics: Metrics,
 }
 
 /// What the engine decided about a request, kept for its response.
@@ -31,12 +37,17 @@ pub struct ExchangeState {
     pub policies: Arc<PolicySet>,
     pub cors: Option<cors::Verdict>,
     pub rate_limit: Option<RateHeaders>,
-    /// The matched route's index, for validation counters.
+    /// The matched route's index, for counters and logs.
     route: Option<usize>,
     /// What validation does with the body, and how much of it has arrived.
     body: BodyPlan,
     received: u64,
     request_id: Option<String>,
+    /// The filter answered this request itself (its own reply is not an upstream error).
+    answered: bool,
+    /// For log lines about the body (method, path without query).
+    method: String,
+    path: String,
 }
 
 impl ExchangeState {
@@ -49,8 +60,22 @@ impl ExchangeState {
             body: BodyPlan::None,
             received: 0,
             request_id: None,
+            answered: false,
+            method: String::new(),
+            path: String::new(),
         }
     }
+}
+
+/// What the shell does with the request now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestDecision {
+    /// Let it through to the upstream.
+    Continue,
+    /// Answer it (the response still passes through `on_response_headers`).
+    Respond(LocalResponse),
+    /// The health endpoint: answer from the cache, or run the checks and call `health_report`.
+    CheckHealth,
 }
 
 /// What the shell does with a chunk of request body.
@@ -65,14 +90,14 @@ pub enum BodyStep {
     Respond(LocalResponse),
 }
 
-/// The counters of each rate limit, in this order after its name.
-const RATE_LIMIT_EVENTS: &[&str] = &[
-    "allowed",
-    "limited",
-    "dry_run_limited",
-    "store_conflicts",
-    "store_errors",
-];
+/// What the shell does with the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseDecision {
+    /// Write back the edited headers (if they changed) and let it through.
+    Continue,
+    /// Answer with this instead (the upstream's body is never forwarded).
+    Replace(LocalResponse),
+}
 
 /// Response headers the rate limiter owns when it applies (the upstream's are dropped).
 const RATE_LIMIT_HEADERS: &[&str] = &[
@@ -83,45 +108,33 @@ const RATE_LIMIT_HEADERS: &[&str] = &[
     "x-ratelimit-reset",
 ];
 
-/// What the shell does with the request now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestDecision {
-    /// Let it through to the upstream.
-    Continue,
-    /// Answer it (the response still passes through `on_response_headers`).
-    Respond(LocalResponse),
-}
-
 impl Engine {
     pub fn new(config: Config) -> Self {
         let reads_request_headers = !config.routes.is_empty()
+            || config.health.is_some()
+            || config.unknown_routes == UnknownRoutes::Reject
             || config.defaults.reads_request_headers()
             || config
                 .routes
                 .iter()
                 .any(|r| r.policies.reads_request_headers());
-        let mut validate_metrics = Vec::new();
-        let mut next = config.limits.len() * RATE_LIMIT_EVENTS.len();
-        let mut add = |route: Option<usize>, label: String| {
-            validate_metrics.push((route, label, next));
-            next += 1 + Reason::ALL.len();
-        };
-        if config.unknown_routes == UnknownRoutes::Reject || config.defaults.validate.is_some() {
-            add(None, "unmatched".into());
-        }
-        for route in config
-            .routes
-            .iter()
-            .filter(|r| r.policies.validate.is_some())
-        {
-            add(Some(route.index), metric_label(&route.name));
-        }
+        let metrics = Metrics::new(&config);
         Self {
             config,
             reads_request_headers,
             hasher: None,
-            validate_metrics,
+            metrics,
         }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether any decision needs the request's headers; if not, the shell reads nothing and
+    /// passes `None`.
+    pub fn reads_request_headers(&self) -> bool {
+        self.reads_request_headers
     }
 
     /// Creates what shared state the config needs (rate-limit tables, the key hash secret) if
@@ -145,78 +158,12 @@ impl Engine {
     }
 
     /// The counters the engine reports, by index (the shell defines them once per VM).
-    pub fn metric_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .config
-            .limits
-            .iter()
-            .flat_map(|limit| {
-                RATE_LIMIT_EVENTS
-                    .iter()
-                    .map(move |event| format!("hardening.rate_limit.{}.{event}", limit.name))
-            })
-            .collect();
-        for (_, label, _) in &self.validate_metrics {
-            names.push(format!("hardening.validate.{label}.passed"));
-            names.extend(
-                Reason::ALL
-                    .iter()
-                    .map(|r| format!("hardening.validate.{label}.rejected.{}", r.code())),
-            );
-        }
-        names
+    pub fn metric_names(&self) -> &[String] {
+        self.metrics.names()
     }
 
-    /// Counts a validation outcome (`None`: passed).
-    fn count_validation(
-        &self,
-        route: Option<usize>,
-        reason: Option<Reason>,
-        env: &dyn Environment,
-    ) {
-        let Some((_, _, base)) = self.validate_metrics.iter().find(|(r, _, _)| *r == route) else {
-            return;
-        };
-        let offset = reason.map_or(0, |reason| {
-            1 + Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0)
-        });
-        env.increment(base + offset, 1);
-    }
-
-    fn refused(
-        &self,
-        state: ExchangeState,
-        refusal: Refusal,
-        env: &dyn Environment,
-    ) -> (ExchangeState, RequestDecision) {
-        self.count_validation(state.route, Some(refusal.reason), env);
-        (state, RequestDecision::Respond(refusal.response))
-    }
-
-    fn rate_limit_metric(&self, limit: &rate_limit::Limit, event: Event) -> Option<(usize, u64)> {
-        let position = self
-            .config
-            .limits
-            .iter()
-            .position(|l| l.name == limit.name)?;
-        let (offset, by) = match event {
-            Event::Allowed => (0, 1),
-            Event::Limited => (1, 1),
-            Event::DryRunLimited => (2, 1),
-            Event::StoreConflicts(n) => (3, u64::from(n)),
-            Event::StoreError => (4, 1),
-        };
-        Some((position * RATE_LIMIT_EVENTS.len() + offset, by))
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Whether any decision needs the request's headers; if not, the shell reads nothing and
-    /// passes `None`.
-    pub fn reads_request_headers(&self) -> bool {
-        self.reads_request_headers
+    pub fn health(&self) -> Option<&Health> {
+        self.config.health.as_ref()
     }
 
     /// The route a request belongs to, if any.
@@ -224,17 +171,99 @@ impl Engine {
         self.config.routes.find(request.method, request.path)
     }
 
-    /// The policies for a request: its route's, or the defaults.
-    pub fn policies_for(&self, request: &RequestHead<'_, '_>) -> Arc<PolicySet> {
-        self.route_for(request).map_or_else(
-            || Arc::clone(&self.config.defaults),
-            |route| Arc::clone(&route.policies),
-        )
+    fn route_name(&self, route: Option<usize>) -> &str {
+        route
+            .and_then(|i| self.config.routes.iter().find(|r| r.index == i))
+            .map_or("", |r| r.name.as_str())
+    }
+
+    fn count(&self, env: &dyn Environment, route: Option<usize>, decision: Decision) {
+        if let Some(metric) = self.metrics.decision(route, decision) {
+            env.increment(metric, 1);
+        }
+    }
+
+    fn log(&self, env: &dyn Environment, level: Level, event: &LogEvent<'_>) {
+        if self.config.logging.enabled(level) {
+            env.log(level, &event.to_line());
+        }
+    }
+
+    fn log_refusal(
+        &self,
+        env: &dyn Environment,
+        state: &ExchangeState,
+        head: &RequestHead<'_, '_>,
+        policy: &'static str,
+        response: &LocalResponse,
+    ) {
+        let level = Level::Warn;
+        if !self.config.logging.enabled(level) {
+            return;
+        }
+        let code = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
+        let code = code
+            .as_ref()
+            .and_then(|b| b.get("code"))
+            .and_then(|c| c.as_str());
+        self.log(
+            env,
+            level,
+            &LogEvent {
+                event: "rejected",
+                policy,
+                code,
+                status: Some(response.status),
+                route: self.route_name(state.route),
+                method: head.method,
+                path: crate::routes::path_only(head.path),
+                request_id: head.request_id(),
+                headers: self.config.logging.headers(head.headers.iter()),
+                body: None,
+            },
+        );
+    }
+
+    /// Answers the request and remembers that the filter did.
+    fn answer(
+        &self,
+        mut state: ExchangeState,
+        response: LocalResponse,
+    ) -> (ExchangeState, RequestDecision) {
+        state.answered = true;
+        (state, RequestDecision::Respond(response))
+    }
+
+    fn refuse(
+        &self,
+        state: ExchangeState,
+        head: &RequestHead<'_, '_>,
+        policy: &'static str,
+        response: LocalResponse,
+        env: &dyn Environment,
+    ) -> (ExchangeState, RequestDecision) {
+        self.count(env, state.route, Decision::Rejected);
+        self.log_refusal(env, &state, head, policy, &response);
+        self.answer(state, response)
+    }
+
+    fn refuse_invalid(
+        &self,
+        state: ExchangeState,
+        head: &RequestHead<'_, '_>,
+        refusal: Refusal,
+        env: &dyn Environment,
+    ) -> (ExchangeState, RequestDecision) {
+        if let Some(metric) = self.metrics.validation(state.route, Some(refusal.reason)) {
+            env.increment(metric, 1);
+        }
+        self.refuse(state, head, "validate", refusal.response, env)
     }
 
     /// Decides about a request from its headers (`None` when `reads_request_headers` is
-    /// false; `end_of_stream`: the request has no body). Policies run in order: CORS (a
-    /// preflight is answered before anything counts it), rate limits, validation.
+    /// false; `end_of_stream`: the request has no body). In order: the health endpoint, HTTPS
+    /// redirect, CORS (a preflight is answered before anything counts it), rate limits, strict
+    /// routing, validation.
     pub fn on_request_headers(
         &self,
         headers: Option<&Headers<'_>>,
@@ -242,23 +271,75 @@ impl Engine {
         env: &dyn Environment,
     ) -> (ExchangeState, RequestDecision) {
         let Some(headers) = headers else {
+            self.count(env, None, Decision::Forwarded);
             return (
                 ExchangeState::new(Arc::clone(&self.config.defaults), None),
                 RequestDecision::Continue,
             );
         };
         let head = RequestHead::from_headers(headers);
+        if self
+            .config
+            .health
+            .as_ref()
+            .is_some_and(|h| h.is_health_request(head.method, head.path))
+        {
+            self.count(env, None, Decision::Health);
+            let mut state = ExchangeState::new(Arc::clone(&self.config.defaults), None);
+            state.answered = true;
+            return (state, RequestDecision::CheckHealth);
+        }
         let route = self.route_for(&head);
         let policies = route.map_or_else(
             || Arc::clone(&self.config.defaults),
             |r| Arc::clone(&r.policies),
         );
         let mut state = ExchangeState::new(Arc::clone(&policies), route.map(|r| r.index));
+        state.request_id = head.request_id().map(str::to_string);
+        if policies.errors.is_some() || policies.validate.is_some() {
+            // For the log lines of a later phase (body, response).
+            state.method = head.method.to_string();
+            state.path = crate::routes::path_only(head.path).to_string();
+        }
+
+        if let Some(redirect) = &policies.https_redirect {
+            match redirect.on_request(&head) {
+                RedirectVerdict::Pass => {}
+                RedirectVerdict::Redirect(response) => {
+                    self.count(env, state.route, Decision::Redirected);
+                    self.log(
+                        env,
+                        Level::Info,
+                        &LogEvent {
+                            event: "redirected",
+                            policy: "https_redirect",
+                            code: Some("https_required"),
+                            status: Some(response.status),
+                            route: self.route_name(state.route),
+                            method: head.method,
+                            path: crate::routes::path_only(head.path),
+                            request_id: head.request_id(),
+                            headers: None,
+                            body: None,
+                        },
+                    );
+                    return self.answer(state, response);
+                }
+                RedirectVerdict::BadHost(response) => {
+                    return self.refuse(state, &head, "https_redirect", response, env);
+                }
+            }
+        }
         if let Some(cors) = &policies.cors {
             let (verdict, action) = cors.on_request(&head);
+            let preflight = verdict == cors::Verdict::Preflight;
             state.cors = Some(verdict);
             if let cors::Action::Respond(answer) = action {
-                return (state, RequestDecision::Respond(answer));
+                if preflight && (200..300).contains(&answer.status) {
+                    self.count(env, state.route, Decision::Preflight);
+                    return self.answer(state, answer);
+                }
+                return self.refuse(state, &head, "cors", answer, env);
             }
         }
         if let (Some(limits), Some(hasher)) = (&policies.rate_limit, &self.hasher) {
@@ -275,32 +356,52 @@ impl Engine {
             };
             let outcome = limits.check(&head, &inputs);
             for (limit, event) in &outcome.events {
-                if let Some((metric, by)) = self.rate_limit_metric(limit, *event) {
+                if let Some((metric, by)) = self.metrics.rate_limit(&limit.name, *event) {
                     env.increment(metric, by);
+                }
+                if *event == Event::DryRunLimited {
+                    self.log(
+                        env,
+                        Level::Warn,
+                        &LogEvent {
+                            event: "dry_run_limited",
+                            policy: "rate_limit",
+                            code: Some(limit.name.as_str()),
+                            status: None,
+                            route: self.route_name(state.route),
+                            method: head.method,
+                            path: crate::routes::path_only(head.path),
+                            request_id: head.request_id(),
+                            headers: self.config.logging.headers(head.headers.iter()),
+                            body: None,
+                        },
+                    );
                 }
             }
             state.rate_limit = outcome.headers;
             if let Some(refusal) = outcome.refusal {
-                return (state, RequestDecision::Respond(refusal));
+                return self.refuse(state, &head, "rate_limit", refusal, env);
             }
         }
         if route.is_none() && self.config.unknown_routes == UnknownRoutes::Reject {
             let refusal = validate::unknown_route(&self.config.routes, &head);
-            return self.refused(state, refusal, env);
+            return self.refuse_invalid(state, &head, refusal, env);
         }
         if let Some(validation) = &policies.validate {
             match validation.on_request(&head, route, end_of_stream) {
-                Err(refusal) => return self.refused(state, refusal, env),
-                Ok(BodyPlan::Buffer { limit }) => {
-                    state.body = BodyPlan::Buffer { limit };
-                    state.request_id = head.request_id().map(str::to_string);
-                }
+                Err(refusal) => return self.refuse_invalid(state, &head, refusal, env),
                 Ok(plan) => {
-                    self.count_validation(state.route, None, env);
+                    if !matches!(plan, BodyPlan::Buffer { .. })
+                        && let Some(metric) = self.metrics.validation(state.route, None)
+                    {
+                        env.increment(metric, 1);
+                    }
                     state.body = plan;
-                    state.request_id = head.request_id().map(str::to_string);
                 }
             }
+        }
+        if !matches!(state.body, BodyPlan::Buffer { .. }) {
+            self.count(env, state.route, Decision::Forwarded);
         }
         (state, RequestDecision::Continue)
     }
@@ -314,7 +415,6 @@ impl Engine {
         end_of_stream: bool,
         env: &dyn Environment,
     ) -> BodyStep {
-        let size = body_size as u64;
         let Some(validation) = state.policies.validate.as_ref() else {
             return BodyStep::Continue;
         };
@@ -323,6 +423,7 @@ impl Engine {
             BodyPlan::Count { limit } => (limit, false),
             BodyPlan::Buffer { limit } => (limit, true),
         };
+        let size = body_size as u64;
         state.received = if buffering {
             size
         } else {
@@ -331,7 +432,12 @@ impl Engine {
         if state.received > limit {
             let refusal = validation.too_large(state.request_id.as_deref());
             state.body = BodyPlan::None;
-            self.count_validation(state.route, Some(refusal.reason), env);
+            state.answered = true;
+            if let Some(metric) = self.metrics.validation(state.route, Some(refusal.reason)) {
+                env.increment(metric, 1);
+            }
+            self.count(env, state.route, Decision::Rejected);
+            self.log_body_refusal(env, state, &refusal, None);
             return BodyStep::Respond(refusal.response);
         }
         match (buffering, end_of_stream) {
@@ -339,6 +445,43 @@ impl Engine {
             (true, false) => BodyStep::Pause,
             (true, true) => BodyStep::Check,
         }
+    }
+
+    fn log_body_refusal(
+        &self,
+        env: &dyn Environment,
+        state: &ExchangeState,
+        refusal: &Refusal,
+        body: Option<&[u8]>,
+    ) {
+        let logging = &self.config.logging;
+        let level = if logging.enabled(Level::Debug) {
+            Level::Debug
+        } else {
+            Level::Warn
+        };
+        if !logging.enabled(level) {
+            return;
+        }
+        self.log(
+            env,
+            level,
+            &LogEvent {
+                event: "rejected",
+                policy: "validate",
+                code: Some(refusal.reason.code()),
+                status: Some(refusal.response.status),
+                route: self.route_name(state.route),
+                method: &state.method,
+                path: &state.path,
+                request_id: state.request_id.as_deref(),
+                headers: None,
+                // The body only at debug level, with its secret fields redacted.
+                body: body
+                    .filter(|_| level == Level::Debug)
+                    .map(|b| logging.body(b)),
+            },
+        );
     }
 
     /// The whole body of a request whose route validates it.
@@ -349,27 +492,84 @@ impl Engine {
         env: &dyn Environment,
     ) -> RequestDecision {
         state.body = BodyPlan::None;
-        let Some(validation) = &state.policies.validate else {
+        let Some(validation) = state.policies.validate.as_ref() else {
             return RequestDecision::Continue;
         };
-        match validation.on_body(body, state.request_id.as_deref()) {
+        let outcome = validation.on_body(body, state.request_id.as_deref());
+        let reason = outcome.as_ref().err().map(|r| r.reason);
+        if let Some(metric) = self.metrics.validation(state.route, reason) {
+            env.increment(metric, 1);
+        }
+        match outcome {
             Ok(()) => {
-                self.count_validation(state.route, None, env);
+                self.count(env, state.route, Decision::Forwarded);
                 RequestDecision::Continue
             }
             Err(refusal) => {
-                self.count_validation(state.route, Some(refusal.reason), env);
+                state.answered = true;
+                self.count(env, state.route, Decision::Rejected);
+                self.log_body_refusal(env, state, &refusal, Some(body));
                 RequestDecision::Respond(refusal.response)
             }
         }
     }
 
-    /// Edits a response (from the upstream, from Envoy, or the filter's own) on its way out.
+    /// The health endpoint's answer from the checks' outcomes (in the order of
+    /// `health().checks`).
+    pub fn health_report(
+        &self,
+        outcomes: &[HealthOutcome],
+        uptime: Duration,
+        env: &dyn Environment,
+    ) -> Option<LocalResponse> {
+        let health = self.config.health.as_ref()?;
+        let report = health.report(outcomes, uptime);
+        if report.status != 200 {
+            self.log(
+                env,
+                Level::Warn,
+                &LogEvent {
+                    event: "unhealthy",
+                    policy: "health",
+                    code: None,
+                    status: Some(report.status),
+                    route: "",
+                    method: "GET",
+                    path: &health.path,
+                    request_id: None,
+                    headers: None,
+                    body: None,
+                },
+            );
+        }
+        Some(report)
+    }
+
+    /// Edits a response (from the upstream, from Envoy, or the filter's own) on its way out,
+    /// or replaces an upstream error.
     pub fn on_response_headers<'a>(
         &self,
         state: &'a ExchangeState,
         headers: &mut ResponseHeaders<'a>,
-    ) {
+        env: &dyn Environment,
+    ) -> ResponseDecision {
+        if let Some(errors) = &state.policies.errors
+            && !state.answered
+            && let Some(status) = headers.status()
+            && errors.replaces(
+                status,
+                headers
+                    .get("content-type")
+                    .and_then(|v| std::str::from_utf8(v).ok()),
+            )
+        {
+            return ResponseDecision::Replace(self.replace_error(state, headers, status, env));
+        }
+        self.edit_response(state, headers);
+        ResponseDecision::Continue
+    }
+
+    fn edit_response<'a>(&self, state: &'a ExchangeState, headers: &mut ResponseHeaders<'a>) {
         if let (Some(cors), Some(verdict)) = (&state.policies.cors, &state.cors) {
             cors.on_response(verdict, headers);
         }
@@ -389,24 +589,52 @@ impl Engine {
             security_headers.apply(headers);
         }
     }
-}
 
-/// A route name as a metric name segment: letters, digits and `_`.
-fn metric_label(name: &str) -> String {
-    let label: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let label = label.trim_matches('_').to_string();
-    if label.is_empty() {
-        "root".into()
-    } else {
-        label
+    /// The generic problem+json that replaces an upstream error: the upstream's headers but
+    /// those describing its body, our response edits, and a body with the request id.
+    fn replace_error<'a>(
+        &self,
+        state: &'a ExchangeState,
+        headers: &mut ResponseHeaders<'a>,
+        status: u16,
+        env: &dyn Environment,
+    ) -> LocalResponse {
+        headers.retain(|name| !Errors::describes_body(name));
+        self.edit_response(state, headers);
+        let mut reply_headers: Vec<(String, String)> = headers
+            .pairs()
+            .iter()
+            .filter(|(k, _)| k.first() != Some(&b':'))
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+        reply_headers.push(("content-type".into(), crate::problem::CONTENT_TYPE.into()));
+        let timestamp = crate::time::rfc3339(env.now_unix_nanos());
+        self.count(env, state.route, Decision::UpstreamErrorReplaced);
+        self.log(
+            env,
+            Level::Error,
+            &LogEvent {
+                event: "replaced_upstream_error",
+                policy: "errors",
+                code: None,
+                status: Some(status),
+                route: self.route_name(state.route),
+                method: &state.method,
+                path: &state.path,
+                request_id: state.request_id.as_deref(),
+                headers: None,
+                body: None,
+            },
+        );
+        LocalResponse {
+            status,
+            headers: reply_headers,
+            body: Errors::body(status, state.request_id.as_deref(), &timestamp),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! time, the client's address, shared data, metrics. The shell implements it over the host;
 //! tests implement it in memory. Every method is called only when a policy needs it.
 
+use crate::logging::Level;
 use crate::policy::rate_limit::SharedData;
 
 pub trait Environment {
@@ -12,4 +13,6 @@ pub trait Environment {
     fn shared_data(&self) -> &dyn SharedData;
     /// Adds to the counter at `metric` in [`crate::engine::Engine::metric_names`].
     fn increment(&self, metric: usize, by: u64);
+    /// Writes a line to the host's log.
+    fn log(&self, level: Level, line: &str);
 }

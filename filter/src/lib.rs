@@ -21,6 +21,8 @@
 pub mod config;
 pub mod engine;
 pub mod environment;
+pub mod logging;
+pub mod metrics;
 pub mod pairs;
 pub mod policy;
 pub mod problem;
@@ -28,6 +30,7 @@ pub mod reply;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod time;
 
 #[cfg(all(target_family = "wasm", feature = "proxy"))]
 mod shell;

@@ -36,6 +36,8 @@ pub struct Bootstrap {
     pub module: &'static xtask::wasm::Module,
     /// Extra clusters (name, address) for HTTP calls.
     pub extra_clusters: Vec<(String, SocketAddr)>,
+    /// `vm_config.environment_variables.key_values`.
+    pub env: Vec<(String, String)>,
     /// Whether to put the Wasm filter in the chain at all (false: Envoy alone).
     pub with_filter: bool,
 }
@@ -49,6 +51,7 @@ impl Bootstrap {
             concurrency: 1,
             module: &xtask::wasm::FILTER,
             extra_clusters: Vec::new(),
+            env: Vec::new(),
             with_filter: true,
         }
     }
@@ -60,6 +63,11 @@ impl Bootstrap {
 
     pub fn module(mut self, module: &'static xtask::wasm::Module) -> Self {
         self.module = module;
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -97,6 +105,7 @@ impl Bootstrap {
                             "vm_id": PLUGIN_NAME,
                             "runtime": "envoy.wasm.runtime.v8",
                             "code": {"local": {"filename": xtask::paths::dist().join(self.module.dist_name).display().to_string()}},
+                            "environment_variables": {"key_values": self.env.iter().cloned().collect::<std::collections::BTreeMap<String, String>>()},
                         },
                         "configuration": configuration,
                     },

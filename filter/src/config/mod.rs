@@ -7,6 +7,7 @@ mod error;
 mod ordered_map;
 mod policies;
 mod raw;
+mod secrets;
 mod section;
 
 pub use duration::parse_duration;
@@ -18,6 +19,8 @@ pub use section::Section;
 
 use std::sync::Arc;
 
+use crate::logging::Logging;
+use crate::policy::health::{self, Health};
 use crate::policy::rate_limit::Limit;
 use crate::policy::validate::UnknownRoutes;
 use crate::routes::{Route, RouteTable};
@@ -32,13 +35,24 @@ pub struct Config {
     pub limits: Vec<Arc<Limit>>,
     /// What happens to requests no route describes (`defaults.validate.unknown_routes`).
     pub unknown_routes: UnknownRoutes,
+    pub logging: Logging,
+    pub health: Option<Health>,
 }
 
 impl Config {
     /// Parses and compiles the plugin configuration Envoy passes to `on_configure`: JSON text
     /// (a `StringValue`) or a protobuf `Struct`; no configuration at all is the same as `{}`.
+    /// A config with `${NAME}` secrets needs `from_bytes_with_env`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let raw = RawConfig::from_bytes(bytes)?;
+        Self::from_bytes_with_env(bytes, &|_| None)
+    }
+
+    /// As `from_bytes`, with `${NAME}` secrets read through `env` (the VM's environment).
+    pub fn from_bytes_with_env(
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw = RawConfig::from_bytes(bytes, env)?;
         Self::compile(raw)
     }
 
@@ -57,6 +71,8 @@ impl Config {
                     cors: raw_route.cors.as_ref(),
                     rate_limit: raw_route.rate_limit.as_ref(),
                     validate: raw_route.validate.as_ref(),
+                    https_redirect: raw_route.https_redirect.as_ref(),
+                    errors: raw_route.errors.as_ref(),
                     params: &params,
                 };
                 if let Some(policies) = policies::compile_route(&raw.defaults, &overrides)? {
@@ -74,11 +90,21 @@ impl Config {
             Some(Section::On(v)) => v.unknown_routes.unwrap_or_default(),
             _ => UnknownRoutes::Allow,
         };
+        let logging = match &raw.logging {
+            Some(raw) => Logging::compile(raw).map_err(|e| e.within("logging"))?,
+            None => Logging::default(),
+        };
+        let health = match &raw.health {
+            Some(Section::On(raw)) => Some(health::compile(raw).map_err(|e| e.within("health"))?),
+            _ => None,
+        };
         Ok(Self {
             routes: RouteTable::new(routes),
             defaults,
             limits,
             unknown_routes,
+            logging,
+            health,
         })
     }
 }

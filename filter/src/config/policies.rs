@@ -5,6 +5,8 @@ use serde::Deserialize;
 
 use super::{ConfigError, Section};
 use crate::policy::cors::{self, Cors, RawCors};
+use crate::policy::errors::{self, Errors, RawErrors};
+use crate::policy::https_redirect::{self, HttpsRedirect, RawHttpsRedirect};
 use crate::policy::rate_limit::{self, RateLimits, RawLimits};
 use crate::policy::security_headers::{self, RawSecurityHeaders, SecurityHeaders};
 use crate::policy::validate::{self, RawValidate, Validation};
@@ -22,6 +24,10 @@ pub struct RawPolicies {
     /// Absent: off. Here: size and content-type limits for every request, and what to do
     /// with requests no route describes.
     pub validate: Option<Section<RawValidate>>,
+    /// Absent: off.
+    pub https_redirect: Option<Section<RawHttpsRedirect>>,
+    /// Absent: off.
+    pub errors: Option<Section<RawErrors>>,
 }
 
 /// What a route may override (a subset of the same sections).
@@ -31,6 +37,8 @@ pub struct RawRoutePolicies<'a> {
     pub cors: Option<&'a Section<RawCors>>,
     pub rate_limit: Option<&'a Section<RawLimits>>,
     pub validate: Option<&'a Section<RawValidate>>,
+    pub https_redirect: Option<&'a Section<RawHttpsRedirect>>,
+    pub errors: Option<&'a Section<RawErrors>>,
     /// The route template's `{name}` parameters.
     pub params: &'a [&'a str],
 }
@@ -42,17 +50,26 @@ pub struct PolicySet {
     pub cors: Option<Cors>,
     pub rate_limit: Option<RateLimits>,
     pub validate: Option<Validation>,
+    pub https_redirect: Option<HttpsRedirect>,
+    pub errors: Option<Errors>,
 }
 
 impl PolicySet {
     /// Whether the response headers need to be read and rewritten at all.
     pub fn edits_response_headers(&self) -> bool {
-        self.security_headers.is_some() || self.cors.is_some() || self.rate_limit.is_some()
+        self.security_headers.is_some()
+            || self.cors.is_some()
+            || self.rate_limit.is_some()
+            || self.errors.is_some()
     }
 
     /// Whether deciding needs the request's headers (beyond the route).
     pub fn reads_request_headers(&self) -> bool {
-        self.cors.is_some() || self.rate_limit.is_some() || self.validate.is_some()
+        self.cors.is_some()
+            || self.rate_limit.is_some()
+            || self.validate.is_some()
+            || self.https_redirect.is_some()
+            || self.errors.is_some()
     }
 }
 
@@ -97,12 +114,36 @@ pub fn compile_defaults(defaults: &RawPolicies) -> Result<PolicySet, ConfigError
         .map(|raw| validate::compile(&raw, None))
         .transpose()
         .map_err(|e| e.within("validate"))?;
+    let (https_redirect, errors) = compile_operations(defaults, None, None)?;
     Ok(PolicySet {
         security_headers,
         cors,
         rate_limit,
         validate,
+        https_redirect,
+        errors,
     })
+}
+
+/// The HTTPS redirect and error hygiene sections, a route's over the defaults'.
+fn compile_operations(
+    defaults: &RawPolicies,
+    redirect: Option<&Section<RawHttpsRedirect>>,
+    route_errors: Option<&Section<RawErrors>>,
+) -> Result<(Option<HttpsRedirect>, Option<Errors>), ConfigError> {
+    let https_redirect = resolve(
+        defaults.https_redirect.as_ref(),
+        redirect,
+        |route, _base| route.clone(),
+    )
+    .map(|raw| https_redirect::compile(&raw))
+    .transpose()
+    .map_err(|e| e.within("https_redirect"))?;
+    let errors = resolve(defaults.errors.as_ref(), route_errors, RawErrors::over)
+        .map(|raw| errors::compile(&raw))
+        .transpose()
+        .map_err(|e| e.within("errors"))?;
+    Ok((https_redirect, errors))
 }
 
 fn compile_rate_limit(
@@ -127,6 +168,8 @@ pub fn compile_route(
         && route.cors.is_none()
         && route.rate_limit.is_none()
         && route.validate.is_none()
+        && route.https_redirect.is_none()
+        && route.errors.is_none()
     {
         return Ok(None);
     }
@@ -166,10 +209,14 @@ pub fn compile_route(
     .map(|raw| validate::compile(&raw, Some(route.params)))
     .transpose()
     .map_err(|e| e.within("validate"))?;
+    let (https_redirect, errors) =
+        compile_operations(defaults, route.https_redirect, route.errors)?;
     Ok(Some(PolicySet {
         security_headers,
         cors,
         rate_limit,
         validate,
+        https_redirect,
+        errors,
     }))
 }

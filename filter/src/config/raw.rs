@@ -4,8 +4,13 @@
 use serde::Deserialize;
 
 use super::encoding::{self, Encoded};
+use super::secrets;
 use super::{ConfigError, RawPolicies, Section};
+use crate::logging::RawLogging;
 use crate::policy::cors::RawCors;
+use crate::policy::errors::RawErrors;
+use crate::policy::health::RawHealth;
+use crate::policy::https_redirect::RawHttpsRedirect;
 use crate::policy::rate_limit::RawLimits;
 use crate::policy::security_headers::RawSecurityHeaders;
 use crate::policy::validate::RawValidate;
@@ -19,6 +24,12 @@ pub struct RawConfig {
     /// Routes in order; the first that matches a request applies.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// The filter's own log lines.
+    #[serde(default)]
+    pub logging: Option<RawLogging>,
+    /// The health endpoint (off unless given).
+    #[serde(default)]
+    pub health: Option<Section<RawHealth>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +52,12 @@ pub struct RawRoute {
     /// Overrides `defaults.validate` field by field; `false` turns validation off.
     #[serde(default)]
     pub validate: Option<Section<RawValidate>>,
+    /// Overrides `defaults.https_redirect`; `false` exempts the route.
+    #[serde(default)]
+    pub https_redirect: Option<Section<RawHttpsRedirect>>,
+    /// Overrides `defaults.errors`; `false` lets the route's upstream errors through untouched.
+    #[serde(default)]
+    pub errors: Option<Section<RawErrors>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,17 +75,31 @@ pub struct RawMatch {
 }
 
 impl RawConfig {
-    /// Parses the configuration as Envoy delivers it (JSON text or a protobuf Struct).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+    /// Parses the configuration as Envoy delivers it (JSON text or a protobuf Struct),
+    /// replacing `${NAME}` secrets through `env`.
+    pub fn from_bytes(
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         match encoding::decode(bytes)? {
             Encoded::Empty => Ok(Self::default()),
-            Encoded::Json(text) => {
+            // Text without secrets is read directly, so syntax errors keep their line and column.
+            Encoded::Json(text) if !text.windows(2).any(|w| w == b"${") => {
                 let mut de = serde_json::Deserializer::from_slice(text);
                 let raw = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
                 de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
                 Ok(raw)
             }
-            Encoded::Struct(value) => serde_path_to_error::deserialize(value).map_err(path_error),
+            Encoded::Json(text) => {
+                let mut value: serde_json::Value = serde_json::from_slice(text)
+                    .map_err(|e| ConfigError::new("", e.to_string()))?;
+                secrets::substitute(&mut value, env)?;
+                serde_path_to_error::deserialize(value).map_err(path_error)
+            }
+            Encoded::Struct(mut value) => {
+                secrets::substitute(&mut value, env)?;
+                serde_path_to_error::deserialize(value).map_err(path_error)
+            }
         }
     }
 }

@@ -1,35 +1,47 @@
 //! The only module that talks to the proxy-wasm host: it turns host callbacks into calls on
 //! the [`Engine`] and carries out what the engine decides, with as few host calls as it can.
 
+mod health;
 mod host;
 
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-
 use crate::config::Config;
-use crate::engine::{BodyStep, Engine, ExchangeState, RequestDecision};
+use crate::engine::{BodyStep, Engine, ExchangeState, RequestDecision, ResponseDecision};
 use crate::environment::Environment;
+use crate::logging::Level;
 use crate::pairs;
 use crate::policy::rate_limit::SharedData;
 use crate::reply::LocalResponse;
 use crate::request::Headers;
 use crate::response::ResponseHeaders;
+use health::{HealthCache, HealthRun};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_log_level(LogLevel::Trace);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(PluginRoot::default()) });
 }}
+
+/// What every exchange of a VM shares.
+struct Shared {
+    engine: Engine,
+    /// The host's ids of the engine's counters, by index.
+    metrics: Vec<Option<u32>>,
+    /// When the VM loaded the config (for the health endpoint's uptime).
+    started_at: u64,
+    health_cache: RefCell<HealthCache>,
+}
 
 /// One per plugin per VM: holds the compiled configuration all of the VM's requests share.
 #[derive(Default)]
 struct PluginRoot {
-    engine: Option<Rc<Engine>>,
-    metrics: Rc<Vec<Option<u32>>>,
+    shared: Option<Rc<Shared>>,
 }
 
 impl Context for PluginRoot {}
@@ -37,7 +49,9 @@ impl Context for PluginRoot {}
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        let mut engine = match Config::from_bytes(&bytes) {
+        // `${NAME}` secrets come from the VM's environment (vm_config.environment_variables).
+        let config = Config::from_bytes_with_env(&bytes, &|name| std::env::var(name).ok());
+        let mut engine = match config {
             Ok(config) => Engine::new(config),
             Err(error) => {
                 // Returning false makes Envoy refuse the plugin; this line says why.
@@ -49,14 +63,17 @@ impl RootContext for PluginRoot {
             log(LogLevel::Error, &error);
             return false;
         }
-        self.metrics = Rc::new(
-            engine
-                .metric_names()
-                .iter()
-                .map(|name| host::define_counter(name))
-                .collect(),
-        );
-        self.engine = Some(Rc::new(engine));
+        let metrics = engine
+            .metric_names()
+            .iter()
+            .map(|name| host::define_counter(name))
+            .collect();
+        self.shared = Some(Rc::new(Shared {
+            engine,
+            metrics,
+            started_at: host::now_unix_nanos(),
+            health_cache: RefCell::new(HealthCache::default()),
+        }));
         true
     }
 
@@ -65,53 +82,91 @@ impl RootContext for PluginRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let engine = self.engine.clone()?;
+        let shared = self.shared.clone()?;
         Some(Box::new(Exchange {
-            engine,
-            metrics: Rc::clone(&self.metrics),
+            shared,
             state: None,
+            health: None,
         }))
     }
 }
 
 /// One per HTTP request/response exchange.
 struct Exchange {
-    engine: Rc<Engine>,
-    /// The host's ids of the engine's counters, by index.
-    metrics: Rc<Vec<Option<u32>>>,
+    shared: Rc<Shared>,
     /// Decided when the request headers arrive; `None` if they never did (then the response
     /// is left alone).
     state: Option<ExchangeState>,
+    /// A health check run in progress.
+    health: Option<HealthRun>,
 }
 
-impl Context for Exchange {}
+impl Exchange {
+    fn env(&self) -> HostEnvironment<'_> {
+        HostEnvironment {
+            metrics: &self.shared.metrics,
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+}
+
+impl Context for Exchange {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        num_headers: usize,
+        _body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(run) = self.health.as_mut() else {
+            return;
+        };
+        // No headers: the call was reset (a timeout arrives as Envoy's own 504).
+        let status = (num_headers > 0)
+            .then(|| host::header_map(MapType::HttpCallResponseHeaders))
+            .and_then(|buffer| {
+                let pairs = pairs::decode(&buffer)?;
+                let (_, value) = pairs.into_iter().find(|(k, _)| *k == b":status")?;
+                std::str::from_utf8(value).ok()?.parse().ok()
+            });
+        run.record(token, status, host::now_unix_nanos());
+        if run.is_done() {
+            self.finish_health();
+        }
+    }
+}
 
 impl HttpContext for Exchange {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let env = HostEnvironment {
-            metrics: &self.metrics,
-        };
-        let (state, decision) = if self.engine.reads_request_headers() {
+        let env = self.env();
+        let (state, decision) = if self.engine().reads_request_headers() {
             // One host call for every header, read in place.
             let buffer = host::header_map(MapType::HttpRequestHeaders);
             let headers = Headers::new(pairs::decode(&buffer).unwrap_or_default());
-            self.engine
+            self.engine()
                 .on_request_headers(Some(&headers), end_of_stream, &env)
         } else {
-            self.engine.on_request_headers(None, end_of_stream, &env)
+            self.engine().on_request_headers(None, end_of_stream, &env)
         };
         self.state = Some(state);
-        act(decision)
+        match decision {
+            RequestDecision::CheckHealth => self.start_health(),
+            other => act(other),
+        }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let shared = Rc::clone(&self.shared);
+        let env = HostEnvironment {
+            metrics: &shared.metrics,
+        };
         let Some(state) = self.state.as_mut() else {
             return Action::Continue;
         };
-        let env = HostEnvironment {
-            metrics: &self.metrics,
-        };
-        match self
+        match shared
             .engine
             .on_request_body(state, body_size, end_of_stream, &env)
         {
@@ -120,7 +175,7 @@ impl HttpContext for Exchange {
             BodyStep::Pause => Action::Pause,
             BodyStep::Check => {
                 let body = host::request_body(body_size);
-                act(self.engine.on_request_body_complete(state, &body, &env))
+                act(shared.engine.on_request_body_complete(state, &body, &env))
             }
             BodyStep::Respond(response) => {
                 send(&response);
@@ -133,25 +188,91 @@ impl HttpContext for Exchange {
         let Some(state) = self.state.as_ref() else {
             return Action::Continue;
         };
-        if state.policies.edits_response_headers() {
-            // Read once, edit in the core, write once: two host calls whatever the number of
-            // headers set or removed.
-            let buffer = host::header_map(MapType::HttpResponseHeaders);
-            let mut headers = ResponseHeaders::new(pairs::decode(&buffer).unwrap_or_default());
-            self.engine.on_response_headers(state, &mut headers);
-            if headers.changed()
-                && !host::set_header_map(MapType::HttpResponseHeaders, &headers.encode())
-            {
-                log(LogLevel::Warn, "could not write the response headers");
+        if !state.policies.edits_response_headers() {
+            return Action::Continue;
+        }
+        // Read once, edit in the core, write once: two host calls whatever the number of
+        // headers set or removed.
+        let buffer = host::header_map(MapType::HttpResponseHeaders);
+        let mut headers = ResponseHeaders::new(pairs::decode(&buffer).unwrap_or_default());
+        match self
+            .engine()
+            .on_response_headers(state, &mut headers, &self.env())
+        {
+            ResponseDecision::Continue => {
+                if headers.changed()
+                    && !host::set_header_map(MapType::HttpResponseHeaders, &headers.encode())
+                {
+                    log(LogLevel::Warn, "could not write the response headers");
+                }
+                Action::Continue
+            }
+            ResponseDecision::Replace(response) => {
+                // Sent straight to the client; Envoy drops the upstream's body.
+                send(&response);
+                Action::Pause
             }
         }
-        Action::Continue
+    }
+}
+
+impl Exchange {
+    /// Answers from the cache, or dispatches the checks (in parallel) and waits.
+    fn start_health(&mut self) -> Action {
+        let now = host::now_unix_nanos();
+        let Some(health) = self.engine().health() else {
+            return Action::Continue;
+        };
+        if let Some(cached) = self
+            .shared
+            .health_cache
+            .borrow()
+            .fresh(now, health.cache_for)
+        {
+            send(cached);
+            return Action::Pause;
+        }
+        let mut run = HealthRun::new(health.checks.len(), now);
+        for (index, check) in health.checks.iter().enumerate() {
+            let headers: Vec<(&str, &str)> = check
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match self.dispatch_http_call(&check.cluster, headers, None, vec![], health.timeout) {
+                Ok(token) => run.dispatched(token, index),
+                // An unknown cluster, or Envoy could not start the call: that check fails.
+                Err(_) => run.failed(index, now),
+            }
+        }
+        let done = run.is_done();
+        self.health = Some(run);
+        if done {
+            self.finish_health();
+        }
+        Action::Pause
+    }
+
+    fn finish_health(&mut self) {
+        let Some(run) = self.health.take() else {
+            return;
+        };
+        let now = host::now_unix_nanos();
+        let uptime = std::time::Duration::from_nanos(now.saturating_sub(self.shared.started_at));
+        let env = self.env();
+        if let Some(report) = self.engine().health_report(&run.outcomes(), uptime, &env) {
+            self.shared
+                .health_cache
+                .borrow_mut()
+                .store(now, report.clone());
+            send(&report);
+        }
     }
 }
 
 fn act(decision: RequestDecision) -> Action {
     match decision {
-        RequestDecision::Continue => Action::Continue,
+        RequestDecision::Continue | RequestDecision::CheckHealth => Action::Continue,
         RequestDecision::Respond(response) => {
             send(&response);
             Action::Pause
@@ -182,6 +303,16 @@ impl Environment for HostEnvironment<'_> {
             host::increment_counter(*id, by);
         }
     }
+
+    fn log(&self, level: Level, line: &str) {
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        log(level, line);
+    }
 }
 
 /// 16 random bytes (from the host, through WASI `random_get`, which seeds std's hashers).
@@ -195,8 +326,9 @@ fn random_secret() -> [u8; 16] {
     secret
 }
 
-/// Sends the filter's own response. Envoy passes it back through this filter's response
-/// callbacks, where the response policies apply to it like to any other.
+/// Sends the filter's own response. When sent while the request is being decoded, Envoy passes
+/// it back through this filter's response callbacks, where the response policies apply to it
+/// like to any other.
 fn send(response: &LocalResponse) {
     let headers: Vec<(&str, &str)> = response
         .headers

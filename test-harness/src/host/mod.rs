@@ -250,14 +250,35 @@ impl Proxy {
     }
 
     /// Moves the clock forward and delivers whatever became due in every VM (ticks, HTTP call
-    /// answers and timeouts).
+    /// answers and timeouts), each at its own time, in order, as a running Envoy would.
     pub fn advance(&self, by: Duration) -> Result<()> {
-        self.shared.clock.advance(by);
-        lock(&self.main).run_due()?;
-        for vm in &self.workers {
-            lock(vm).run_due()?;
+        let clock = &self.shared.clock;
+        let target = clock
+            .monotonic_nanos()
+            .saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        loop {
+            let mut next = lock(&self.main).next_due();
+            for vm in &self.workers {
+                next = match (next, lock(vm).next_due()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            let step_to = match next {
+                Some(at) if at <= target => at,
+                _ => target,
+            };
+            clock.advance(Duration::from_nanos(
+                step_to.saturating_sub(clock.monotonic_nanos()),
+            ));
+            lock(&self.main).run_due()?;
+            for vm in &self.workers {
+                lock(vm).run_due()?;
+            }
+            if step_to >= target {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Steps the wall clock back (as NTP may); monotonic time is unaffected.

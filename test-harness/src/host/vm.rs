@@ -501,6 +501,17 @@ impl Vm {
         }
     }
 
+    /// When the next tick fires or HTTP call answer arrives (monotonic nanoseconds), if any.
+    pub fn next_due(&self) -> Option<u64> {
+        let state = self.store.data();
+        let call = state.callouts.iter().filter_map(|c| c.due_at).min();
+        let tick = state.tick_period.map(|_| state.next_tick_at);
+        match (call, tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Fires ticks and delivers HTTP call answers whose time has come.
     pub fn run_due(&mut self) -> Result<()> {
         loop {

@@ -11,6 +11,7 @@ pub mod raw;
 mod schema;
 
 pub use compile::{DEFAULT_MAX_BODY_BYTES, compile};
+pub use media::essence as media_essence;
 pub use raw::{RawValidate, UnknownRoutes};
 pub use schema::{MAX_ERRORS, Schema, Violation};
 

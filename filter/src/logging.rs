@@ -1,0 +1,241 @@
+//! One structured JSON line per decision the filter makes, through Envoy's log, with secrets
+//! redacted: never the values of `authorization`, `cookie`, `set-cookie`,
+//! `proxy-authorization` or configured headers, never the values of configured JSON body
+//! fields (by default password, token, secret, api_key), never a query string.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::ConfigError;
+use crate::problem::excerpt;
+
+/// Headers whose values are never logged, whatever the config says.
+const ALWAYS_REDACTED: &[&str] = &[
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "proxy-authorization",
+];
+const DEFAULT_REDACTED_FIELDS: &[&str] = &["password", "token", "secret", "api_key"];
+const REDACTED: &str = "[REDACTED]";
+/// Longest body excerpt in a debug line.
+const MAX_BODY_CHARS: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogging {
+    /// The lowest level written (`debug` in development, `warn` in production).
+    pub level: Option<Level>,
+    /// Request headers to include in each line (values of redacted ones are replaced).
+    pub include_headers: Option<Vec<String>>,
+    /// More headers whose values are never logged.
+    pub redact_headers: Option<Vec<String>>,
+    /// JSON body fields whose values are never logged (replaces the default list).
+    pub redact_fields: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logging {
+    pub level: Level,
+    include_headers: Vec<String>,
+    redact_headers: Vec<String>,
+    redact_fields: Vec<String>,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self {
+            level: Level::Info,
+            include_headers: Vec::new(),
+            redact_headers: ALWAYS_REDACTED.iter().map(|s| s.to_string()).collect(),
+            redact_fields: DEFAULT_REDACTED_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+fn header_list(field: &str, names: &[String]) -> Result<Vec<String>, ConfigError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_ok() {
+                Ok(name.to_ascii_lowercase())
+            } else {
+                Err(ConfigError::new(
+                    format!("{field}[{i}]"),
+                    format!("`{name}` is not a header name"),
+                ))
+            }
+        })
+        .collect()
+}
+
+impl Logging {
+    pub fn compile(raw: &RawLogging) -> Result<Self, ConfigError> {
+        let mut logging = Self::default();
+        if let Some(level) = raw.level {
+            logging.level = level;
+        }
+        if let Some(names) = &raw.include_headers {
+            logging.include_headers = header_list("include_headers", names)?;
+        }
+        if let Some(names) = &raw.redact_headers {
+            logging
+                .redact_headers
+                .extend(header_list("redact_headers", names)?);
+        }
+        if let Some(fields) = &raw.redact_fields {
+            logging.redact_fields = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+        }
+        Ok(logging)
+    }
+
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.level
+    }
+
+    /// The included request headers, redacted where they must be.
+    pub fn headers<'a>(
+        &self,
+        headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Option<Value> {
+        if self.include_headers.is_empty() {
+            return None;
+        }
+        let mut out = Map::new();
+        for (name, value) in headers {
+            let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+            if !self.include_headers.contains(&name) || out.contains_key(&name) {
+                continue;
+            }
+            let value = if self.redact_headers.contains(&name) {
+                REDACTED.to_string()
+            } else {
+                excerpt(&String::from_utf8_lossy(value), 200)
+            };
+            out.insert(name, Value::String(value));
+        }
+        Some(Value::Object(out))
+    }
+
+    /// A body for a debug line: JSON with the redacted fields' values replaced (at any depth),
+    /// cut to 1024 characters; anything else only by its size.
+    pub fn body(&self, body: &[u8]) -> Value {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(mut value) => {
+                self.redact(&mut value);
+                Value::String(excerpt(&value.to_string(), MAX_BODY_CHARS))
+            }
+            Err(_) => Value::String(format!("<{} bytes, not JSON>", body.len())),
+        }
+    }
+
+    fn redact(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    if self.redact_fields.contains(&key.to_ascii_lowercase()) {
+                        *item = Value::String(REDACTED.into());
+                    } else {
+                        self.redact(item);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact(item)),
+            _ => {}
+        }
+    }
+}
+
+/// A decision worth a log line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event<'a> {
+    /// `rejected`, `dry_run_limited`, `redirected`, `replaced_upstream_error`, `unhealthy`.
+    pub event: &'static str,
+    pub policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub route: &'a str,
+    pub method: &'a str,
+    /// Without its query string (queries carry tokens).
+    pub path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl Event<'_> {
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    #[cfg(target_family = "wasm")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn bodies_lose_their_secrets_at_any_depth() {
+        let logging = Logging::default();
+        let body = br#"{"email":"a@example.com","Password":"hunter22","nested":[{"token":"t0k3n","ok":1}],"api_key":"k"}"#;
+        assert_eq!(
+            logging.body(body),
+            json!(
+                r#"{"Password":"[REDACTED]","api_key":"[REDACTED]","email":"a@example.com","nested":[{"ok":1,"token":"[REDACTED]"}]}"#
+            )
+        );
+        assert_eq!(
+            logging.body(b"password=hunter22"),
+            json!("<17 bytes, not JSON>")
+        );
+    }
+
+    #[test]
+    fn sensitive_headers_are_always_redacted() {
+        let logging = Logging::compile(&RawLogging {
+            include_headers: Some(vec![
+                "user-agent".into(),
+                "Authorization".into(),
+                "x-api-key".into(),
+                "cookie".into(),
+            ]),
+            redact_headers: Some(vec!["X-Api-Key".into()]),
+            ..RawLogging::default()
+        })
+        .expect("valid");
+        let headers: Vec<(&[u8], &[u8])> = vec![
+            (b"user-agent", b"curl/8"),
+            (b"authorization", b"Bearer abc"),
+            (b"x-api-key", b"k_123"),
+            (b"cookie", b"sid=1"),
+            (b"x-other", b"x"),
+        ];
+        assert_eq!(
+            logging.headers(headers.into_iter()),
+            Some(
+                json!({"user-agent": "curl/8", "authorization": "[REDACTED]", "x-api-key": "[REDACTED]", "cookie": "[REDACTED]"})
+            )
+        );
+    }
+}

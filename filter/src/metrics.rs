@@ -1,0 +1,157 @@
+//! The counters the filter reports, all under one naming scheme,
+//! `hardening.<what>.<subject>.<event>` (in `/stats/prometheus`, dots become underscores):
+//!
+//! - `hardening.requests.<route>.<decision>`: forwarded, rejected, redirected, preflight,
+//!   health, upstream_error_replaced;
+//! - `hardening.rate_limit.<limit>.<event>`: allowed, limited, dry_run_limited,
+//!   store_conflicts, store_errors;
+//! - `hardening.validate.<route>.passed` and `hardening.validate.<route>.rejected.<code>`.
+//!
+//! `<route>` is the route's name lowercased with other characters as `_`, or `unmatched`.
+//! The shell defines every name once per VM and increments by index.
+
+use crate::config::Config;
+use crate::policy::rate_limit::Event;
+use crate::policy::validate::Reason;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Forwarded,
+    Rejected,
+    Redirected,
+    Preflight,
+    Health,
+    UpstreamErrorReplaced,
+}
+
+const DECISIONS: &[(Decision, &str)] = &[
+    (Decision::Forwarded, "forwarded"),
+    (Decision::Rejected, "rejected"),
+    (Decision::Redirected, "redirected"),
+    (Decision::Preflight, "preflight"),
+    (Decision::Health, "health"),
+    (Decision::UpstreamErrorReplaced, "upstream_error_replaced"),
+];
+
+const RATE_LIMIT_EVENTS: &[&str] = &[
+    "allowed",
+    "limited",
+    "dry_run_limited",
+    "store_conflicts",
+    "store_errors",
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    names: Vec<String>,
+    /// Route index (`None`: unmatched) and where its decision counters start.
+    decisions: Vec<(Option<usize>, usize)>,
+    /// Limit name and where its counters start.
+    limits: Vec<(String, usize)>,
+    /// Validated route and where its counters start.
+    validations: Vec<(Option<usize>, usize)>,
+}
+
+/// A route name as a metric name segment: letters, digits and `_`.
+pub fn label(name: &str) -> String {
+    let label: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let label = label.trim_matches('_').to_string();
+    if label.is_empty() {
+        "root".into()
+    } else {
+        label
+    }
+}
+
+impl Metrics {
+    pub fn new(config: &Config) -> Self {
+        let mut metrics = Self::default();
+        let routes: Vec<(Option<usize>, String, bool)> = std::iter::once((
+            None,
+            "unmatched".to_string(),
+            config.defaults.validate.is_some()
+                || config.unknown_routes == crate::policy::validate::UnknownRoutes::Reject,
+        ))
+        .chain(
+            config
+                .routes
+                .iter()
+                .map(|r| (Some(r.index), label(&r.name), r.policies.validate.is_some())),
+        )
+        .collect();
+        for (route, label, _) in &routes {
+            metrics.decisions.push((*route, metrics.names.len()));
+            for (_, decision) in DECISIONS {
+                metrics
+                    .names
+                    .push(format!("hardening.requests.{label}.{decision}"));
+            }
+        }
+        for limit in &config.limits {
+            metrics
+                .limits
+                .push((limit.name.clone(), metrics.names.len()));
+            for event in RATE_LIMIT_EVENTS {
+                metrics
+                    .names
+                    .push(format!("hardening.rate_limit.{}.{event}", limit.name));
+            }
+        }
+        for (route, label, validated) in &routes {
+            if !validated {
+                continue;
+            }
+            metrics.validations.push((*route, metrics.names.len()));
+            metrics
+                .names
+                .push(format!("hardening.validate.{label}.passed"));
+            for reason in Reason::ALL {
+                metrics.names.push(format!(
+                    "hardening.validate.{label}.rejected.{}",
+                    reason.code()
+                ));
+            }
+        }
+        metrics
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn decision(&self, route: Option<usize>, decision: Decision) -> Option<usize> {
+        let (_, base) = self.decisions.iter().find(|(r, _)| *r == route)?;
+        Some(base + DECISIONS.iter().position(|(d, _)| *d == decision)?)
+    }
+
+    pub fn rate_limit(&self, limit: &str, event: Event) -> Option<(usize, u64)> {
+        let (_, base) = self.limits.iter().find(|(name, _)| name == limit)?;
+        let (offset, by) = match event {
+            Event::Allowed => (0, 1),
+            Event::Limited => (1, 1),
+            Event::DryRunLimited => (2, 1),
+            Event::StoreConflicts(n) => (3, u64::from(n)),
+            Event::StoreError => (4, 1),
+        };
+        Some((base + offset, by))
+    }
+
+    /// `reason` `None`: passed.
+    pub fn validation(&self, route: Option<usize>, reason: Option<Reason>) -> Option<usize> {
+        let (_, base) = self.validations.iter().find(|(r, _)| *r == route)?;
+        let offset = match reason {
+            None => 0,
+            Some(reason) => 1 + Reason::ALL.iter().position(|r| *r == reason)?,
+        };
+        Some(base + offset)
+    }
+}

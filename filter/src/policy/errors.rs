@@ -1,0 +1,129 @@
+//! Error hygiene: an upstream 5xx has its body replaced by a generic problem+json (with the
+//! request id, never the upstream's stack trace), answered as a fresh reply so the original body
+//! is never forwarded.
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::policy::validate::media_essence;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawErrors {
+    /// Statuses to replace (default: every 5xx).
+    pub statuses: Option<Vec<u16>>,
+    /// Upstream content types passed through untouched (e.g. an API's own problem+json).
+    pub keep_content_types: Option<Vec<String>>,
+}
+
+impl RawErrors {
+    pub fn over(&self, base: &Self) -> Self {
+        Self {
+            statuses: self.statuses.clone().or_else(|| base.statuses.clone()),
+            keep_content_types: self
+                .keep_content_types
+                .clone()
+                .or_else(|| base.keep_content_types.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Errors {
+    statuses: Vec<u16>,
+    keep: Vec<String>,
+}
+
+/// Upstream headers that describe the body being replaced, or its framing.
+const BODY_HEADERS: &[&str] = &[
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-location",
+    "content-disposition",
+    "content-range",
+    "content-md5",
+    "digest",
+    "etag",
+    "last-modified",
+    "transfer-encoding",
+];
+
+pub fn compile(raw: &RawErrors) -> Result<Errors, ConfigError> {
+    let statuses = match &raw.statuses {
+        None => (500..=599).collect(),
+        Some(list) => {
+            for (i, status) in list.iter().enumerate() {
+                if !(500..=599).contains(status) {
+                    return Err(ConfigError::new(
+                        format!("statuses[{i}]"),
+                        format!("{status}: only 5xx statuses are replaced"),
+                    ));
+                }
+            }
+            list.clone()
+        }
+    };
+    let keep = raw
+        .keep_content_types
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, text)| {
+            media_essence(text).ok_or_else(|| {
+                ConfigError::new(
+                    format!("keep_content_types[{i}]"),
+                    format!("`{text}` is not a media type"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Errors { statuses, keep })
+}
+
+/// The replacement body, as the seed's error handler shapes it.
+#[derive(Serialize)]
+struct Replacement<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    timestamp: &'a str,
+}
+
+impl Errors {
+    /// Whether a response with this status and content type is replaced.
+    pub fn replaces(&self, status: u16, content_type: Option<&str>) -> bool {
+        self.statuses.contains(&status)
+            && !content_type
+                .and_then(media_essence)
+                .is_some_and(|essence| self.keep.contains(&essence))
+    }
+
+    /// Whether an upstream header goes with the replaced body.
+    pub fn describes_body(name: &[u8]) -> bool {
+        BODY_HEADERS.iter().any(|h| h.as_bytes() == name)
+    }
+
+    pub fn body(status: u16, request_id: Option<&str>, timestamp: &str) -> Vec<u8> {
+        let title = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Server Error");
+        let replacement = Replacement {
+            kind: "about:blank",
+            title,
+            status,
+            code: "upstream_error",
+            request_id: request_id
+                .filter(|id| id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())),
+            timestamp,
+        };
+        serde_json::to_vec(&replacement).unwrap_or_default()
+    }
+}
