@@ -58,4 +58,14 @@ fn the_demo_config_serves_the_backend() {
         response.json_body(),
         json!({"id": 2, "name": "Alan Turing", "email": "alan@example.com"})
     );
+    // The operational parts of the demo config: health with the backend checked, Envoy's
+    // readiness endpoint, the backend's stack trace replaced.
+    let health = envoy.send(&Request::get("/healthz"));
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert_eq!(health.json_body()["checks"]["backend"]["status"], "healthy");
+    assert_eq!(envoy.send(&Request::get("/ready")).status, 200);
+    let boom = envoy.send(&Request::get("/boom"));
+    assert_eq!(boom.status, 500);
+    assert_eq!(boom.json_body()["title"], "Internal Server Error");
+    assert!(!boom.text().contains("ECONNREFUSED"), "{}", boom.text());
 }

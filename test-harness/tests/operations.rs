@@ -521,3 +521,54 @@ fn envoy_metrics_are_in_prometheus_and_a_missing_secret_refuses_the_config() {
     assert_eq!(envoy.send(&Request::get("/healthz")).status, 200);
     assert!(!envoy.log().contains("t0ps3cret"));
 }
+
+/// A Prometheus `__name__=~"..."` pattern (literals and `.*` only) against a name.
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.split_once(".*") {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.starts_with(head)
+                && (head.len()..=name.len()).any(|at| {
+                    name.get(at..)
+                        .is_some_and(|rest| matches_pattern(tail, rest))
+                })
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_queries_counters_the_filter_defines() {
+    let proxy = native(json!({
+        "defaults": {"rate_limit": {"name": "api", "limit": 10, "window": "1m"}, "errors": {}},
+        "routes": [{"name": "create_user", "match": {"path": "/users", "methods": ["POST"]}, "validate": {"body": {"type": "object"}}}]
+    }));
+    // As /stats/prometheus names them.
+    let names: Vec<String> = proxy.stats().keys().map(|k| k.replace('.', "_")).collect();
+    let path = xtask::paths::root().join("envoy/observability/grafana-dashboard.json");
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("JSON");
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("expr");
+            for (i, _) in expr.match_indices("__name__=~\"") {
+                let rest = &expr[i + "__name__=~\"".len()..];
+                let pattern = &rest[..rest.find('"').expect("closing quote")];
+                if !pattern.starts_with("hardening_") {
+                    continue;
+                }
+                assert!(
+                    names.iter().any(|n| matches_pattern(pattern, n)),
+                    "panel {:?}: {pattern} matches no counter of {names:?}",
+                    panel["title"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 8, "only {checked} patterns checked");
+    assert!(
+        matches_pattern("a_.*_limited", "a_x_limited")
+            && !matches_pattern("a_.*_limited", "a_x_allowed")
+    );
+}

@@ -93,7 +93,8 @@ Envoy admin on http://{ADMIN_ADDR}. Try:
   curl -i {listener}/users -H 'origin: https://evil.example'   # 403 problem+json
   curl -i {listener}/users -H 'content-type: application/json' -d '{{\"email\":\"nope\",\"password\":\"short\"}}'   # 400
   curl -i {listener}/echo                       # what the backend received
-  curl -i {listener}/boom                       # a backend 500 (leaks a stack trace)
+  curl -i {listener}/boom                       # the backend's 500 with a stack trace, replaced
+  curl -i {listener}/healthz                    # the filter's health endpoint, checking the backend
   curl -s http://{ADMIN_ADDR}/stats/prometheus | grep hardening
 
 Ctrl-C stops Envoy and the backend.
