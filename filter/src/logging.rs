@@ -132,12 +132,18 @@ impl Logging {
     }
 
     /// A body for a debug line: JSON with the redacted fields' values replaced (at any depth),
-    /// cut to 1024 characters; anything else only by its size.
+    /// as JSON when it fits in 1024 characters, else as a string cut to that; anything else
+    /// only by its size.
     pub fn body(&self, body: &[u8]) -> Value {
         match serde_json::from_slice::<Value>(body) {
             Ok(mut value) => {
                 self.redact(&mut value);
-                Value::String(excerpt(&value.to_string(), MAX_BODY_CHARS))
+                let text = value.to_string();
+                if text.chars().count() <= MAX_BODY_CHARS {
+                    value
+                } else {
+                    Value::String(excerpt(&text, MAX_BODY_CHARS))
+                }
             }
             Err(_) => Value::String(format!("<{} bytes, not JSON>", body.len())),
         }
@@ -201,10 +207,16 @@ mod tests {
         let body = br#"{"email":"a@example.com","Password":"hunter22","nested":[{"token":"t0k3n","ok":1}],"api_key":"k"}"#;
         assert_eq!(
             logging.body(body),
-            json!(
-                r#"{"Password":"[REDACTED]","api_key":"[REDACTED]","email":"a@example.com","nested":[{"ok":1,"token":"[REDACTED]"}]}"#
-            )
+            json!({"Password": "[REDACTED]", "api_key": "[REDACTED]", "email": "a@example.com", "nested": [{"ok": 1, "token": "[REDACTED]"}]})
         );
+        let long = format!(r#"{{"password":"p","filler":"{}"}}"#, "x".repeat(2000));
+        let cut = logging.body(long.as_bytes());
+        let cut = cut.as_str().expect("a long body is cut to a string");
+        assert!(
+            cut.starts_with(r#"{"filler":"xxx"#) && cut.chars().count() <= 1025,
+            "{cut}"
+        );
+        assert!(!cut.contains("\"p\""));
         assert_eq!(
             logging.body(b"password=hunter22"),
             json!("<17 bytes, not JSON>")

@@ -463,6 +463,7 @@ fn envoy_health_checks_clusters_in_parallel_under_a_timeout() {
     let backend = backend();
     let config = json!({"health": {"timeout": "300ms", "checks": {
         "backend": {"cluster": "backend", "path": "/health"},
+        "failing": {"cluster": "backend", "path": "/status/500"},
         "slow": {"cluster": "slow", "path": "/slow?ms=2000"}
     }}});
     let envoy = Envoy::start(&Bootstrap::new(backend, config.clone()).cluster("slow", backend))
@@ -476,8 +477,18 @@ fn envoy_health_checks_clusters_in_parallel_under_a_timeout() {
         "answered within the timeout, took {took:?}"
     );
     let body = response.json_body();
+    assert_eq!(body["status"], "unhealthy");
     assert_eq!(body["checks"]["backend"]["status"], "healthy");
+    assert_eq!(body["checks"]["failing"]["status"], "unhealthy");
     assert_eq!(body["checks"]["slow"]["status"], "unhealthy");
+    let slow_ms = body["checks"]["slow"]["duration_ms"]
+        .as_u64()
+        .expect("duration");
+    // Envoy's clock is read once per event loop pass: a few ms either side of the timeout.
+    assert!(
+        (250..1500).contains(&slow_ms),
+        "the slow check took {slow_ms} ms"
+    );
 
     let healthy =
         json!({"health": {"checks": {"backend": {"cluster": "backend", "path": "/health"}}}});
@@ -487,6 +498,40 @@ fn envoy_health_checks_clusters_in_parallel_under_a_timeout() {
     assert_eq!(
         response.json_body()["checks"]["backend"]["status"],
         "healthy"
+    );
+}
+
+#[test]
+fn envoy_log_lines_never_carry_the_password_of_a_rejected_body() {
+    let config = json!({
+        "logging": {"level": "debug", "include_headers": ["authorization", "user-agent"]},
+        "routes": [{"name": "create_user", "match": {"path": "/users", "methods": ["POST"]}, "validate": {"body": {
+            "type": "object",
+            "properties": {"email": {"type": "string", "format": "email"}, "password": {"type": "string", "minLength": 8}},
+            "required": ["email", "password"]
+        }}}]
+    });
+    let envoy = Envoy::start(&Bootstrap::new(backend(), config)).expect("envoy starts");
+    let password = "Tr0ub4dor&3-horse";
+    let response = envoy.send(
+        &Request::post("/users")
+            .header("authorization", "Bearer abc.def.ghi")
+            .header("x-request-id", "log-redaction-1")
+            .json(&json!({"email": "not-an-email", "password": password})),
+    );
+    assert_eq!(response.status, 400);
+    assert!(!response.text().contains(password));
+    let log = envoy.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("log-redaction-1") && l.contains("\"event\":\"rejected\""))
+        .unwrap_or_else(|| panic!("no rejected line in:\n{log}"));
+    assert!(line.contains("\"password\":\"[REDACTED]\""), "{line}");
+    assert!(line.contains("not-an-email"), "{line}");
+    assert!(!log.contains(password), "the password is in Envoy's log");
+    assert!(
+        !log.contains("abc.def.ghi"),
+        "the bearer token is in Envoy's log"
     );
 }
 

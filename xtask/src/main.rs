@@ -49,7 +49,8 @@ fn bench(args: &[String]) -> xtask::Result<()> {
     let options = xtask::bench::Options::parse(args)?;
     xtask::bench::run_all(&options)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(&cargo).current_dir(paths::root()).args([
+    let mut cost = Command::new(&cargo);
+    cost.current_dir(paths::root()).args([
         "run",
         "--quiet",
         "--release",
@@ -57,7 +58,11 @@ fn bench(args: &[String]) -> xtask::Result<()> {
         "test-harness",
         "--bin",
         "filter-cost",
-    ]))?;
+    ]);
+    if let Some(path) = &options.filter_config {
+        cost.arg("--").arg(path);
+    }
+    run(&mut cost)?;
     run(Command::new(&cargo).current_dir(paths::root()).args([
         "bench",
         "--package",

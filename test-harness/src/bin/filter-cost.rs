@@ -49,8 +49,17 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
+    // The benchmark's config, or the one `cargo xtask bench --filter-config FILE` names.
+    let config = match std::env::args_os().nth(1) {
+        None => filter_config(),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: {e}", path.to_string_lossy()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.to_string_lossy()))?
+        }
+    };
     let filter = Harness::load(wasm::ensure(&wasm::FILTER)?)
-        .config(filter_config())
+        .config(config)
         .start()
         .map_err(|e| e.to_string())?;
     let noop = Harness::load(wasm::ensure(&wasm::NOOP)?)

@@ -27,6 +27,9 @@ pub struct Options {
     pub connections: u32,
     /// Run only scenarios whose name contains this.
     pub only: Option<String>,
+    /// The `filter` variant's configuration from this JSON file instead of
+    /// `variants::filter_config()` (to measure one policy at a time).
+    pub filter_config: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
             duration: Duration::from_secs(5),
             connections: 32,
             only: None,
+            filter_config: None,
         }
     }
 }
@@ -61,14 +65,28 @@ impl Options {
                         .map_err(|e| format!("--connections: {e}"))?
                 }
                 "--only" => options.only = Some(value()?.clone()),
+                "--filter-config" => options.filter_config = Some(PathBuf::from(value()?)),
                 other => {
                     return Err(format!(
-                        "unknown bench option {other} (--rounds N, --seconds N, --connections N, --only NAME)"
+                        "unknown bench option {other} (--rounds N, --seconds N, --connections N, --only NAME, --filter-config FILE)"
                     ));
                 }
             }
         }
         Ok(options)
+    }
+
+    /// The `filter` variant's configuration.
+    pub fn filter_config(&self) -> crate::Result<serde_json::Value> {
+        match &self.filter_config {
+            None => Ok(variants::filter_config()),
+            Some(path) => {
+                let text = fs::read_to_string(path)
+                    .map_err(|e| format!("--filter-config {}: {e}", path.display()))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("--filter-config {}: {e}", path.display()))
+            }
+        }
     }
 }
 
@@ -111,12 +129,13 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
                 .is_none_or(|only| s.name.contains(only.as_str()))
         })
         .collect();
+    let filter_config = options.filter_config()?;
     let mut envoys = Vec::new();
     for variant in variants::ALL {
         envoys.push(RunningEnvoy::start(
             &envoy_bin,
+            variants::bootstrap(*variant, backend_addr, &filter_config),
             *variant,
-            backend_addr,
             &pinning,
             &dir,
         )?);
@@ -264,19 +283,16 @@ struct RunningEnvoy {
 impl RunningEnvoy {
     fn start(
         envoy_bin: &std::path::Path,
+        bootstrap: serde_json::Value,
         variant: Variant,
-        backend: SocketAddr,
         pinning: &Pinning,
         dir: &std::path::Path,
     ) -> crate::Result<Self> {
         let config_path = dir.join(format!("envoy-{}.json", variant.name()));
         let admin_path = dir.join(format!("admin-{}.txt", variant.name()));
         let _ = fs::remove_file(&admin_path);
-        fs::write(
-            &config_path,
-            variants::bootstrap(variant, backend).to_string(),
-        )
-        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+        fs::write(&config_path, bootstrap.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
         let mut cmd = Pinning::command(pinning.envoy_cpu, envoy_bin);
         cmd.arg("-c")
             .arg(&config_path)

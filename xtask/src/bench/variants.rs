@@ -156,12 +156,12 @@ fn no_buffer() -> Value {
     }})
 }
 
-pub fn bootstrap(variant: Variant, backend: SocketAddr) -> Value {
+pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -> Value {
     let mut http_filters = match variant {
         Variant::Bare => vec![],
         Variant::Native => native_filters(),
         Variant::NoopWasm => vec![wasm_filter("noop.wasm", json!({}))],
-        Variant::Filter => vec![wasm_filter("hardening.wasm", filter_config())],
+        Variant::Filter => vec![wasm_filter("hardening.wasm", filter_config.clone())],
     };
     // Every variant buffers POST /users before answering it: a direct response sent before
     // the request body has arrived makes Envoy close the connection, which would measure
