@@ -45,9 +45,11 @@ pub struct ExchangeState {
     request_id: Option<String>,
     /// The filter answered this request itself (its own reply is not an upstream error).
     answered: bool,
-    /// For log lines about the body (method, path without query).
+    /// For log lines of a later phase (body, response): method, path without query, the
+    /// included request headers.
     method: String,
     path: String,
+    log_headers: Option<serde_json::Value>,
 }
 
 impl ExchangeState {
@@ -63,6 +65,7 @@ impl ExchangeState {
             answered: false,
             method: String::new(),
             path: String::new(),
+            log_headers: None,
         }
     }
 }
@@ -300,6 +303,7 @@ impl Engine {
             // For the log lines of a later phase (body, response).
             state.method = head.method.to_string();
             state.path = crate::routes::path_only(head.path).to_string();
+            state.log_headers = self.config.logging.headers(head.headers.iter());
         }
 
         if let Some(redirect) = &policies.https_redirect {
@@ -319,7 +323,7 @@ impl Engine {
                             method: head.method,
                             path: crate::routes::path_only(head.path),
                             request_id: head.request_id(),
-                            headers: None,
+                            headers: self.config.logging.headers(head.headers.iter()),
                             body: None,
                         },
                     );
@@ -390,8 +394,10 @@ impl Engine {
         if let Some(validation) = &policies.validate {
             match validation.on_request(&head, route, end_of_stream) {
                 Err(refusal) => return self.refuse_invalid(state, &head, refusal, env),
+                // A body yet to come is counted (passed, forwarded) once it has all arrived
+                // within the limit, so that no request counts as both forwarded and rejected.
                 Ok(plan) => {
-                    if !matches!(plan, BodyPlan::Buffer { .. })
+                    if plan == BodyPlan::None
                         && let Some(metric) = self.metrics.validation(state.route, None)
                     {
                         env.increment(metric, 1);
@@ -400,7 +406,7 @@ impl Engine {
                 }
             }
         }
-        if !matches!(state.body, BodyPlan::Buffer { .. }) {
+        if state.body == BodyPlan::None {
             self.count(env, state.route, Decision::Forwarded);
         }
         (state, RequestDecision::Continue)
@@ -441,7 +447,16 @@ impl Engine {
             return BodyStep::Respond(refusal.response);
         }
         match (buffering, end_of_stream) {
-            (false, _) => BodyStep::Continue,
+            (false, true) => {
+                // Counted all the way within the limit: the request went through.
+                state.body = BodyPlan::None;
+                if let Some(metric) = self.metrics.validation(state.route, None) {
+                    env.increment(metric, 1);
+                }
+                self.count(env, state.route, Decision::Forwarded);
+                BodyStep::Continue
+            }
+            (false, false) => BodyStep::Continue,
             (true, false) => BodyStep::Pause,
             (true, true) => BodyStep::Check,
         }
@@ -475,7 +490,7 @@ impl Engine {
                 method: &state.method,
                 path: &state.path,
                 request_id: state.request_id.as_deref(),
-                headers: None,
+                headers: state.log_headers.clone(),
                 // The body only at debug level, with its secret fields redacted.
                 body: body
                     .filter(|_| level == Level::Debug)
@@ -627,7 +642,7 @@ impl Engine {
                 method: &state.method,
                 path: &state.path,
                 request_id: state.request_id.as_deref(),
-                headers: None,
+                headers: state.log_headers.clone(),
                 body: None,
             },
         );

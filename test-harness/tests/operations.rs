@@ -106,19 +106,38 @@ fn errors_can_be_kept_per_route_and_content_type() {
         kept.json_body()["type"],
         "https://api.example.com/problems/maintenance"
     );
-    // The filter's own refusals are never "replaced".
-    let proxy = native(
-        json!({"defaults": {"errors": {}, "rate_limit": {"limit": 1, "window": "1m", "on_error": "deny"}}}),
+    // The filter's own 5xx answers are never "replaced": the health endpoint's 503.
+    let proxy = Harness::filter()
+        .config(
+            json!({"defaults": {"errors": {}}, "health": {"checks": {"db": {"cluster": "db"}}}}),
+        )
+        .cluster("db")
+        .on_http_call(|_| CallOutcome::now(Response::with_status(500)))
+        .start()
+        .expect("starts");
+    let health = proxy
+        .request(Request::get("/healthz"))
+        .expect("request")
+        .local_response()
+        .expect("answered");
+    assert_eq!(health.status, 503);
+    assert_eq!(
+        health.header_value("content-type"),
+        Some("application/json")
     );
-    through(&proxy, Request::get("/"), Response::ok());
-    let limited = through(&proxy, Request::get("/"), Response::ok());
-    assert_eq!(limited.json_body()["code"], "rate_limited");
+    assert_eq!(health.json_body()["status"], "unhealthy");
+    assert_eq!(
+        proxy.counter("hardening.requests.unmatched.upstream_error_replaced"),
+        Some(0)
+    );
 }
 
 #[test]
 fn http_requests_are_redirected_to_https_with_the_query() {
     let proxy = native(
-        json!({"defaults": {"https_redirect": {"exempt_paths": ["/healthz"]}}, "health": {}}),
+        json!({"defaults": {"https_redirect": {"exempt_paths": ["/healthz"], "hosts": ["api.example.com"]}},
+               "routes": [{"name": "legacy", "match": {"prefix": "/legacy/"}, "https_redirect": {"status": 301}}],
+               "health": {}}),
     );
     let redirect = |path: &str| {
         proxy
@@ -156,7 +175,32 @@ fn http_requests_are_redirected_to_https_with_the_query() {
                 .header("x-forwarded-proto", "http"),
         )
         .expect("request");
-    assert_eq!(evil.local_response().expect("refused").status, 400);
+    let refused = evil.local_response().expect("refused");
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json_body()["code"], "invalid_host");
+    // Not one of `hosts`: refused, also on a route that overrides only the status.
+    for path in ["/users", "/legacy/x"] {
+        let forged = proxy
+            .request(
+                Request::get(path)
+                    .header("host", "evil.example")
+                    .header("x-forwarded-proto", "http"),
+            )
+            .expect("request");
+        assert_eq!(
+            forged.local_response().expect("refused").status,
+            400,
+            "{path}"
+        );
+    }
+    let legacy = redirect("/legacy/x?a=1")
+        .local_response()
+        .expect("redirected");
+    assert_eq!(legacy.status, 301);
+    assert_eq!(
+        legacy.header_value("location"),
+        Some("https://api.example.com/legacy/x?a=1")
+    );
 }
 
 fn health_config() -> Value {
@@ -210,6 +254,59 @@ fn health_is_healthy_when_every_check_answers_as_expected() {
     proxy.advance(Duration::from_secs(1)).expect("clock");
     proxy.request(Request::get("/healthz")).expect("request");
     assert_eq!(proxy.http_calls().len(), 4, "the cache expired");
+}
+
+#[test]
+fn requests_during_a_run_wait_for_it_instead_of_starting_another() {
+    let proxy = Harness::filter()
+        .config(health_config())
+        .cluster("db")
+        .cluster("search")
+        .on_http_call(|call| CallOutcome::Respond {
+            after: Duration::from_millis(100),
+            response: Response::with_status(if call.cluster == "db" { 200 } else { 204 }),
+        })
+        .start()
+        .expect("starts");
+    let first = proxy.request(Request::get("/healthz")).expect("request");
+    let second = proxy.request(Request::get("/healthz")).expect("request");
+    let third = proxy
+        .request(Request::get("/healthz?probe=lb"))
+        .expect("request");
+    assert!(first.is_paused() && second.is_paused() && third.is_paused());
+    assert_eq!(
+        proxy.http_calls().len(),
+        2,
+        "one run for the three requests"
+    );
+    proxy.advance(Duration::from_millis(100)).expect("clock");
+    for exchange in [&first, &second, &third] {
+        let response = exchange.local_response().expect("answered");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json_body()["status"], "healthy");
+        assert_helmet_headers(&response, "health answer");
+    }
+
+    // The exchange that started a run goes away: Envoy cancels its calls; the others get
+    // an answer at once (the unanswered checks unhealthy), not a hang.
+    proxy
+        .advance(Duration::from_secs(5))
+        .expect("past the cache");
+    let owner = proxy.request(Request::get("/healthz")).expect("request");
+    let waiter = proxy.request(Request::get("/healthz")).expect("request");
+    assert_eq!(proxy.http_calls().len(), 4);
+    owner.abort().expect("client leaves");
+    let response = waiter.local_response().expect("answered");
+    assert_eq!(response.status, 503);
+    assert_eq!(
+        response.json_body()["checks"]["database"]["status"],
+        "unhealthy"
+    );
+    // Not cached: the next request runs the checks again.
+    let again = proxy.request(Request::get("/healthz")).expect("request");
+    assert_eq!(proxy.http_calls().len(), 6);
+    proxy.advance(Duration::from_millis(100)).expect("clock");
+    assert_eq!(again.local_response().expect("answered").status, 200);
 }
 
 #[test]
@@ -390,6 +487,49 @@ fn requests_are_counted_by_route_and_decision() {
     );
 }
 
+#[test]
+fn a_streamed_body_counts_once_as_forwarded_or_rejected() {
+    let proxy = native(
+        json!({"routes": [{"name": "upload", "match": {"path": "/upload"}, "validate": {"max_body_bytes": 10}}]}),
+    );
+    // No content-length: the size is known only as the chunks arrive.
+    let small = proxy
+        .request(
+            Request::post("/upload")
+                .header("transfer-encoding", "chunked")
+                .body("12345678")
+                .chunked(4),
+        )
+        .expect("request");
+    assert!(
+        small
+            .upstream_request()
+            .expect("forwarded")
+            .header_value("content-length")
+            .is_none()
+    );
+    small.respond(Response::ok()).expect("response");
+    let large = proxy
+        .request(
+            Request::post("/upload")
+                .header("transfer-encoding", "chunked")
+                .body("1234567890abcdef")
+                .chunked(4),
+        )
+        .expect("request");
+    assert_eq!(large.local_response().expect("413").status, 413);
+    assert_eq!(
+        proxy.counter("hardening.requests.upload.forwarded"),
+        Some(1)
+    );
+    assert_eq!(proxy.counter("hardening.requests.upload.rejected"), Some(1));
+    assert_eq!(proxy.counter("hardening.validate.upload.passed"), Some(1));
+    assert_eq!(
+        proxy.counter("hardening.validate.upload.rejected.body_too_large"),
+        Some(1)
+    );
+}
+
 // ---- a real Envoy ----
 
 fn backend() -> SocketAddr {
@@ -443,8 +583,7 @@ fn envoy_replaces_the_backends_stack_trace() {
 
 #[test]
 fn envoy_redirects_http_and_exempts_health() {
-    let config =
-        json!({"defaults": {"https_redirect": {"exempt_paths": ["/healthz"]}}, "health": {}});
+    let config = json!({"defaults": {"https_redirect": {"exempt_paths": ["/healthz"], "hosts": ["api.example.com"]}}, "health": {}});
     let envoy = Envoy::start(&Bootstrap::new(backend(), config)).expect("envoy starts");
     // Envoy at the edge sets x-forwarded-proto from the connection: plain HTTP here.
     let response = envoy.send(&Request::get("/users?page=2").header("host", "api.example.com"));
@@ -488,6 +627,34 @@ fn envoy_health_checks_clusters_in_parallel_under_a_timeout() {
     assert!(
         (250..1500).contains(&slow_ms),
         "the slow check took {slow_ms} ms"
+    );
+
+    // Three probes at once on the one worker: one run answers all three, and the slow
+    // cluster sees a single call.
+    std::thread::sleep(Duration::from_millis(2100)); // past the cache
+    let envoy_ref = &envoy;
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let probes: Vec<_> = (0..3)
+            .map(|_| scope.spawn(move || envoy_ref.send(&Request::get("/healthz"))))
+            .collect();
+        probes
+            .into_iter()
+            .map(|p| p.join().expect("probe"))
+            .collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 503, "{}", answer.text());
+        assert_eq!(answer.json_body()["checks"]["slow"]["status"], "unhealthy");
+    }
+    let stats = envoy
+        .admin_get("/stats?filter=cluster.slow.upstream_rq_total")
+        .expect("stats")
+        .text();
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.trim() == "cluster.slow.upstream_rq_total: 2"),
+        "one call per run (two runs in all):\n{stats}"
     );
 
     let healthy =
@@ -546,9 +713,10 @@ fn envoy_metrics_are_in_prometheus_and_a_missing_secret_refuses_the_config() {
         "hardening_requests_users_forwarded{} 1",
         "hardening_requests_users_rejected{} 1",
         "hardening_validate_users_rejected_body_too_large{} 1",
+        "hardening_validate_users_passed{} 1",
     ] {
         assert!(
-            stats.contains(expected),
+            stats.lines().any(|line| line == expected),
             "{expected} missing from:\n{stats}"
         );
     }

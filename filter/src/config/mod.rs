@@ -52,8 +52,8 @@ impl Config {
         bytes: &[u8],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let raw = RawConfig::from_bytes(bytes, env)?;
-        Self::compile(raw)
+        let (raw, secrets) = RawConfig::from_bytes(bytes, env)?;
+        Self::compile(raw).map_err(|e| secrets.scrub(e))
     }
 
     pub fn compile(raw: RawConfig) -> Result<Self, ConfigError> {
@@ -85,6 +85,7 @@ impl Config {
                 route.map_err(|e| e.within(&format!("routes[{index}]")))
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
+        check_metric_labels(&raw.routes)?;
         let limits = distinct_limits(&defaults, &routes)?;
         let unknown_routes = match &raw.defaults.validate {
             Some(Section::On(v)) => v.unknown_routes.unwrap_or_default(),
@@ -140,3 +141,30 @@ fn distinct_limits(defaults: &PolicySet, routes: &[Route]) -> Result<Vec<Arc<Lim
 
 #[cfg(test)]
 mod tests;
+
+/// Named routes count under their own metric label (`hardening.requests.<label>...`): two named
+/// routes with the same label, or one labelled `unmatched`, would merge their counts silently.
+/// Unnamed routes are labelled by their path pattern and may share it (`GET /users` and
+/// `POST /users`); naming them separates their counts.
+fn check_metric_labels(routes: &[raw::RawRoute]) -> Result<(), ConfigError> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (index, route) in routes.iter().enumerate() {
+        let Some(name) = &route.name else {
+            continue;
+        };
+        let label = crate::metrics::label(name);
+        let at = |reason: String| ConfigError::new(format!("routes[{index}].name"), reason);
+        if label == "unmatched" {
+            return Err(at(format!(
+                "`{name}`: `unmatched` counts the requests no route matches; choose another name"
+            )));
+        }
+        if let Some((_, first)) = seen.iter().find(|(l, _)| *l == label) {
+            return Err(at(format!(
+                "`{name}` counts under the same metric name as routes[{first}] (`{label}`); names must differ in more than case and punctuation"
+            )));
+        }
+        seen.push((label, index));
+    }
+    Ok(())
+}

@@ -134,7 +134,7 @@ fn compile_operations(
     let https_redirect = resolve(
         defaults.https_redirect.as_ref(),
         redirect,
-        |route, _base| route.clone(),
+        RawHttpsRedirect::over,
     )
     .map(|raw| https_redirect::compile(&raw))
     .transpose()

@@ -76,31 +76,47 @@ pub struct RawMatch {
 
 impl RawConfig {
     /// Parses the configuration as Envoy delivers it (JSON text or a protobuf Struct),
-    /// replacing `${NAME}` secrets through `env`.
+    /// replacing `${NAME}` secrets through `env`; also returns which secrets it read, so that
+    /// later errors can hide their values.
     pub fn from_bytes(
         bytes: &[u8],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        match encoding::decode(bytes)? {
-            Encoded::Empty => Ok(Self::default()),
-            // Text without secrets is read directly, so syntax errors keep their line and column.
-            Encoded::Json(text) if !text.windows(2).any(|w| w == b"${") => {
-                let mut de = serde_json::Deserializer::from_slice(text);
-                let raw = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-                de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
-                Ok(raw)
-            }
+        env: secrets::Lookup<'_>,
+    ) -> Result<(Self, secrets::Used), ConfigError> {
+        let mut used = secrets::Used::default();
+        let raw = match encoding::decode(bytes)? {
+            Encoded::Empty => Self::default(),
+            // Text is read as text (secrets expanded in place), so that syntax errors keep their
+            // line and column, maps their order, and duplicate keys are refused.
+            Encoded::Json(text) if !text.windows(2).any(|w| w == b"${") => Self::from_json(text)?,
             Encoded::Json(text) => {
-                let mut value: serde_json::Value = serde_json::from_slice(text)
-                    .map_err(|e| ConfigError::new("", e.to_string()))?;
-                secrets::substitute(&mut value, env)?;
-                serde_path_to_error::deserialize(value).map_err(path_error)
+                let text =
+                    std::str::from_utf8(text).map_err(|e| ConfigError::new("", e.to_string()))?;
+                match secrets::expand_json_text(text, env, &mut used) {
+                    Ok(expanded) => {
+                        Self::from_json(expanded.as_bytes()).map_err(|e| used.scrub(e))?
+                    }
+                    // Walk the parsed value to name the field of the missing secret.
+                    Err(reason) => {
+                        let mut value: serde_json::Value = serde_json::from_str(text)
+                            .map_err(|e| ConfigError::new("", e.to_string()))?;
+                        secrets::substitute(&mut value, env, &mut secrets::Used::default())?;
+                        return Err(ConfigError::new("", reason));
+                    }
+                }
             }
             Encoded::Struct(mut value) => {
-                secrets::substitute(&mut value, env)?;
-                serde_path_to_error::deserialize(value).map_err(path_error)
+                secrets::substitute(&mut value, env, &mut used).map_err(|e| used.scrub(e))?;
+                serde_path_to_error::deserialize(value).map_err(|e| used.scrub(path_error(e)))?
             }
-        }
+        };
+        Ok((raw, used))
+    }
+
+    fn from_json(text: &[u8]) -> Result<Self, ConfigError> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let raw = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+        de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
+        Ok(raw)
     }
 }
 

@@ -56,3 +56,29 @@ fn syntax_errors_say_where() {
         "invalid configuration: the configuration must be a JSON object (or a protobuf Struct), like {\"routes\": [...]}"
     );
 }
+
+#[test]
+fn secrets_in_json_text_keep_order_and_duplicate_checks_and_never_show_in_errors() {
+    let env = |name: &str| (name == "WINDOW").then(|| "hunter2-window".to_string());
+    let bad = br#"{"defaults":{"rate_limit":{"limit":10,"window":"${WINDOW}"}}}"#;
+    let error = Config::from_bytes_with_env(bad, &env).expect_err("not a duration");
+    let message = error.to_string();
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(message.contains("${WINDOW}"), "{message}");
+    let duplicate = br#"{"defaults":{"security_headers":{"content_security_policy":{"directives":{"img-src":["'self'"],"img-src":["${IMG:-'none'}"]}}}}}"#;
+    let error = Config::from_bytes_with_env(duplicate, &env).expect_err("duplicate key");
+    assert!(error.to_string().contains("img-src"), "{error}");
+}
+
+#[test]
+fn route_names_that_would_merge_counters_are_refused() {
+    let config = |json: &str| Config::from_bytes(json.as_bytes());
+    let error = config(r#"{"routes":[{"name":"Users API","match":{"path":"/a"}},{"name":"users_api","match":{"path":"/b"}}]}"#)
+        .expect_err("same label");
+    assert_eq!(error.path, "routes[1].name");
+    let error =
+        config(r#"{"routes":[{"name":"Unmatched","match":{"path":"/a"}}]}"#).expect_err("reserved");
+    assert_eq!(error.path, "routes[0].name");
+    config(r#"{"routes":[{"match":{"path":"/users","methods":["GET"]}},{"match":{"path":"/users","methods":["POST"]}}]}"#)
+        .expect("unnamed routes may share their pattern");
+}

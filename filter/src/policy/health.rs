@@ -71,6 +71,12 @@ pub fn compile(raw: &RawHealth) -> Result<Health, ConfigError> {
             .map_err(|reason| ConfigError::new(field, reason))
     };
     let timeout = duration("timeout", raw.timeout.as_ref(), "5s")?;
+    if timeout > Duration::from_secs(60) {
+        return Err(ConfigError::new(
+            "timeout",
+            "at most 60s (a health check that needs longer is not one)",
+        ));
+    }
     let cache_for = duration("cache_for", raw.cache_for.as_ref(), "2s")?;
     let mut checks = Vec::new();
     for (name, check) in raw.checks.iter().flat_map(|c| c.0.iter()) {
@@ -109,6 +115,13 @@ pub fn compile(raw: &RawHealth) -> Result<Health, ConfigError> {
         for (header, value) in check.headers.iter().flat_map(|h| h.0.iter()) {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() || header.starts_with(':') {
                 return Err(at("headers", format!("`{header}` is not a header name")));
+            }
+            // The value may hold a secret: never quoted.
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(at(
+                    &format!("headers.{header}"),
+                    "not a valid header value (control characters or non-ASCII)".into(),
+                ));
             }
             headers.push((header.to_ascii_lowercase(), value.clone()));
         }

@@ -18,10 +18,28 @@ pub struct RawHttpsRedirect {
     pub source: Option<Source>,
     /// Paths never redirected: exact, or a prefix ending in `*` (`/healthz`, `/.well-known/*`).
     pub exempt_paths: Option<Vec<String>>,
-    /// Hosts a redirect may point to (`api.example.com`); absent: any well-formed host.
+    /// Hosts a redirect may point to (`api.example.com`), or `["*"]`: any well-formed host
+    /// (when Envoy's virtual hosts already restrict `Host`). Required: without it a forged
+    /// `Host` would choose where the redirect points.
     pub hosts: Option<Vec<String>>,
     /// The HTTPS port, when not 443.
     pub https_port: Option<u16>,
+}
+
+impl RawHttpsRedirect {
+    /// A route's section over the defaults', field by field.
+    pub fn over(&self, base: &Self) -> Self {
+        Self {
+            status: self.status.or(base.status),
+            source: self.source.or(base.source),
+            exempt_paths: self
+                .exempt_paths
+                .clone()
+                .or_else(|| base.exempt_paths.clone()),
+            hosts: self.hosts.clone().or_else(|| base.hosts.clone()),
+            https_port: self.https_port.or(base.https_port),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -100,8 +118,14 @@ pub fn compile(raw: &RawHttpsRedirect) -> Result<HttpsRedirect, ConfigError> {
             None => exempt_exact.push(path.clone()),
         }
     }
-    let hosts = match &raw.hosts {
-        None => None,
+    let hosts = match raw.hosts.as_deref() {
+        None | Some([]) => {
+            return Err(ConfigError::new(
+                "hosts",
+                "list the hosts the redirect may point to (`[api.example.com]`), or `[\"*\"]` for any host Envoy's virtual hosts accept",
+            ));
+        }
+        Some([any]) if any == "*" => None,
         Some(list) => Some(
             list.iter()
                 .enumerate()
@@ -109,12 +133,15 @@ pub fn compile(raw: &RawHttpsRedirect) -> Result<HttpsRedirect, ConfigError> {
                     Some((_, None)) => Ok(host.to_ascii_lowercase()),
                     _ => Err(ConfigError::new(
                         format!("hosts[{i}]"),
-                        format!("`{host}` is not a host name (no scheme, port or path)"),
+                        format!("`{host}` is not a host name (no scheme, port or path; `*` alone for any host)"),
                     )),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    if raw.https_port == Some(0) {
+        return Err(ConfigError::new("https_port", "0 is not a port"));
+    }
     Ok(HttpsRedirect {
         status,
         source: raw.source.unwrap_or_default(),
@@ -221,6 +248,7 @@ mod tests {
     fn redirects_keep_host_path_and_query() {
         let r = compile(&RawHttpsRedirect {
             exempt_paths: Some(vec!["/healthz".into(), "/.well-known/*".into()]),
+            hosts: Some(vec!["*".into()]),
             ..Default::default()
         })
         .expect("valid");
@@ -254,6 +282,7 @@ mod tests {
         let moved = compile(&RawHttpsRedirect {
             status: Some(301),
             https_port: Some(8443),
+            hosts: Some(vec!["*".into()]),
             ..Default::default()
         })
         .expect("valid");
@@ -264,8 +293,35 @@ mod tests {
     }
 
     #[test]
+    fn a_config_without_a_host_list_is_refused() {
+        for hosts in [None, Some(vec![])] {
+            let error = compile(&RawHttpsRedirect {
+                hosts,
+                ..Default::default()
+            })
+            .expect_err("no hosts");
+            assert_eq!(error.path, "hosts");
+        }
+        let port = compile(&RawHttpsRedirect {
+            hosts: Some(vec!["*".into()]),
+            https_port: Some(0),
+            ..Default::default()
+        });
+        assert_eq!(port.expect_err("port 0").path, "https_port");
+        let scheme = compile(&RawHttpsRedirect {
+            hosts: Some(vec!["https://api.example.com".into()]),
+            ..Default::default()
+        });
+        assert_eq!(scheme.expect_err("scheme").path, "hosts[0]");
+    }
+
+    #[test]
     fn hosts_that_could_point_elsewhere_are_refused() {
-        let r = compile(&RawHttpsRedirect::default()).expect("valid");
+        let r = compile(&RawHttpsRedirect {
+            hosts: Some(vec!["*".into()]),
+            ..Default::default()
+        })
+        .expect("valid");
         for host in [
             "evil.com/path",
             "user@evil.com",

@@ -24,6 +24,29 @@ impl HealthCache {
     }
 }
 
+/// A run under way in a VM: the exchange that dispatched its calls, and those waiting.
+pub struct InFlight {
+    pub owner: u32,
+    started_at: u64,
+    pub waiters: Vec<u32>,
+}
+
+impl InFlight {
+    pub fn new(owner: u32, now: u64, waiters: Vec<u32>) -> Self {
+        Self {
+            owner,
+            started_at: now,
+            waiters,
+        }
+    }
+
+    /// Past its checks' timeout by more than a second: its answer is not coming.
+    pub fn is_overdue(&self, now: u64, timeout: Duration) -> bool {
+        let limit = timeout.saturating_add(Duration::from_secs(1));
+        u128::from(now.saturating_sub(self.started_at)) > limit.as_nanos()
+    }
+}
+
 pub struct HealthRun {
     started_at: u64,
     outcomes: Vec<Option<Outcome>>,

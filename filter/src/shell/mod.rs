@@ -21,7 +21,7 @@ use crate::policy::rate_limit::SharedData;
 use crate::reply::LocalResponse;
 use crate::request::Headers;
 use crate::response::ResponseHeaders;
-use health::{HealthCache, HealthRun};
+use health::{HealthCache, HealthRun, InFlight};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -36,6 +36,9 @@ struct Shared {
     /// When the VM loaded the config (for the health endpoint's uptime).
     started_at: u64,
     health_cache: RefCell<HealthCache>,
+    /// The health run under way in this VM, if any: one at a time, whoever asks meanwhile
+    /// waits for its answer (so the endpoint never multiplies the load on dependencies).
+    health_run: RefCell<Option<InFlight>>,
 }
 
 /// One per plugin per VM: holds the compiled configuration all of the VM's requests share.
@@ -73,6 +76,7 @@ impl RootContext for PluginRoot {
             metrics,
             started_at: host::now_unix_nanos(),
             health_cache: RefCell::new(HealthCache::default()),
+            health_run: RefCell::new(None),
         }));
         true
     }
@@ -81,9 +85,10 @@ impl RootContext for PluginRoot {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let shared = self.shared.clone()?;
         Some(Box::new(Exchange {
+            id: context_id,
             shared,
             state: None,
             health: None,
@@ -93,6 +98,7 @@ impl RootContext for PluginRoot {
 
 /// One per HTTP request/response exchange.
 struct Exchange {
+    id: u32,
     shared: Rc<Shared>,
     /// Decided when the request headers arrive; `None` if they never did (then the response
     /// is left alone).
@@ -136,6 +142,23 @@ impl Context for Exchange {
         if run.is_done() {
             self.finish_health();
         }
+    }
+
+    fn on_done(&mut self) -> bool {
+        // The client left while this exchange's health run was under way: Envoy cancels its
+        // calls, so those who wait for it get what is known (the missing checks unhealthy).
+        if let Some(run) = self.health.take() {
+            let now = host::now_unix_nanos();
+            let uptime =
+                std::time::Duration::from_nanos(now.saturating_sub(self.shared.started_at));
+            if let Some(report) = self
+                .engine()
+                .health_report(&run.outcomes(), uptime, &self.env())
+            {
+                self.answer_waiters(&report);
+            }
+        }
+        true
     }
 }
 
@@ -217,7 +240,8 @@ impl HttpContext for Exchange {
 }
 
 impl Exchange {
-    /// Answers from the cache, or dispatches the checks (in parallel) and waits.
+    /// Answers from the cache, waits for the run under way, or dispatches the checks (in
+    /// parallel) and waits.
     fn start_health(&mut self) -> Action {
         let now = host::now_unix_nanos();
         let Some(health) = self.engine().health() else {
@@ -232,6 +256,19 @@ impl Exchange {
             send(cached);
             return Action::Pause;
         }
+        let waiters = {
+            let mut under_way = self.shared.health_run.borrow_mut();
+            if let Some(run) = under_way.as_mut()
+                && !run.is_overdue(now, health.timeout)
+            {
+                run.waiters.push(self.id);
+                return Action::Pause;
+            }
+            // A run that should have ended (never, unless Envoy lost its calls): this one
+            // takes over its waiters.
+            under_way.take().map(|run| run.waiters).unwrap_or_default()
+        };
+        *self.shared.health_run.borrow_mut() = Some(InFlight::new(self.id, now, waiters));
         let mut run = HealthRun::new(health.checks.len(), now);
         for (index, check) in health.checks.iter().enumerate() {
             let headers: Vec<(&str, &str)> = check
@@ -266,7 +303,30 @@ impl Exchange {
                 .borrow_mut()
                 .store(now, report.clone());
             send(&report);
+            self.answer_waiters(&report);
         }
+    }
+
+    /// Sends the answer of this exchange's run to every exchange that waited for it (those
+    /// that went away meanwhile are skipped: Envoy no longer knows their ids).
+    fn answer_waiters(&self, report: &LocalResponse) {
+        let waiters = self
+            .shared
+            .health_run
+            .borrow_mut()
+            .take_if(|run| run.owner == self.id)
+            .map(|run| run.waiters)
+            .unwrap_or_default();
+        if waiters.is_empty() {
+            return;
+        }
+        for waiter in waiters {
+            if proxy_wasm::hostcalls::set_effective_context(waiter).is_ok() {
+                send(report);
+            }
+        }
+        // Back to this exchange for whatever the host does next.
+        let _ = proxy_wasm::hostcalls::set_effective_context(self.id);
     }
 }
 

@@ -50,6 +50,8 @@ pub type Responder = dyn Fn(&HttpCall) -> CallOutcome + Send + Sync;
 #[derive(Debug, Clone)]
 pub struct PendingCall {
     pub token: u32,
+    /// The context that dispatched it (Envoy cancels a context's calls when it is deleted).
+    pub context: u32,
     /// Monotonic nanoseconds when the answer (or the timeout) is delivered; `None`: never.
     pub due_at: Option<u64>,
     /// `None`: a reset.

@@ -614,8 +614,10 @@ fn http_call(
     };
     let token = state.next_callout_token;
     state.next_callout_token += 4;
+    let context = state.effective_context;
     state.callouts.push(PendingCall {
         token,
+        context,
         due_at,
         answer,
     });

@@ -401,6 +401,11 @@ impl Exchange<'_> {
         self.vm().respond(self.ctx, &response)
     }
 
+    /// The client resets the stream (goes away) now.
+    pub fn abort(&self) -> Result<()> {
+        self.vm().abort(self.ctx)
+    }
+
     /// What the exchange has cost inside the module so far (host calls, fuel).
     pub fn cost(&self) -> Cost {
         self.vm().cost(self.ctx)

@@ -585,6 +585,20 @@ impl Vm {
         self.apply_deferred()
     }
 
+    /// The client goes away (a reset): the stream ends where it is, the context is deleted,
+    /// and, as in Envoy, the HTTP calls it dispatched are cancelled.
+    pub fn abort(&mut self, ctx: u32) -> Result<()> {
+        if self.finished.contains_key(&ctx) {
+            return Ok(());
+        }
+        if let Ok(stream) = self.stream(ctx) {
+            stream.outcome = StreamOutcome::Reset;
+        }
+        self.finish(ctx)?;
+        self.store.data_mut().callouts.retain(|c| c.context != ctx);
+        self.apply_deferred()
+    }
+
     /// `on_log`, `on_done`, `on_delete` (Envoy's order: the access-log phase comes first).
     fn finish(&mut self, ctx: u32) -> Result<()> {
         if self.finished.contains_key(&ctx) {
