@@ -192,6 +192,67 @@ impl Engine {
         }
     }
 
+    /// One line about a request, from its header phase (built only if its level is on).
+    #[allow(clippy::too_many_arguments)]
+    fn log_request(
+        &self,
+        env: &dyn Environment,
+        level: Level,
+        state: &ExchangeState,
+        head: &RequestHead<'_, '_>,
+        (event, policy): (&'static str, &'static str),
+        code: Option<&str>,
+        status: Option<u16>,
+    ) {
+        if !self.config.logging.enabled(level) {
+            return;
+        }
+        let line = LogEvent {
+            event,
+            policy,
+            code,
+            status,
+            route: self.route_name(state.route),
+            method: head.method,
+            path: crate::routes::path_only(head.path),
+            request_id: head.request_id(),
+            headers: self.config.logging.headers(head.headers.iter()),
+            body: None,
+        };
+        env.log(level, &line.to_line());
+    }
+
+    /// One line about a request, from a later phase (body, response), from what the exchange
+    /// kept of it.
+    #[allow(clippy::too_many_arguments)]
+    fn log_later(
+        &self,
+        env: &dyn Environment,
+        level: Level,
+        state: &ExchangeState,
+        (event, policy): (&'static str, &'static str),
+        code: Option<&str>,
+        status: u16,
+        body: Option<serde_json::Value>,
+    ) {
+        if !self.config.logging.enabled(level) {
+            return;
+        }
+        let line = LogEvent {
+            event,
+            policy,
+            code,
+            status: Some(status),
+            route: self.route_name(state.route),
+            method: &state.method,
+            path: &state.path,
+            request_id: state.request_id.as_deref(),
+            headers: state.log_headers.clone(),
+            body,
+        };
+        env.log(level, &line.to_line());
+    }
+
     fn log_refusal(
         &self,
         env: &dyn Environment,
@@ -200,30 +261,23 @@ impl Engine {
         policy: &'static str,
         response: &LocalResponse,
     ) {
-        let level = Level::Warn;
-        if !self.config.logging.enabled(level) {
+        if !self.config.logging.enabled(Level::Warn) {
             return;
         }
-        let code = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
-        let code = code
+        let body = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
+        let code = body
             .as_ref()
             .and_then(|b| b.get("code"))
             .and_then(|c| c.as_str());
-        self.log(
+        let status = Some(response.status);
+        self.log_request(
             env,
-            level,
-            &LogEvent {
-                event: "rejected",
-                policy,
-                code,
-                status: Some(response.status),
-                route: self.route_name(state.route),
-                method: head.method,
-                path: crate::routes::path_only(head.path),
-                request_id: head.request_id(),
-                headers: self.config.logging.headers(head.headers.iter()),
-                body: None,
-            },
+            Level::Warn,
+            state,
+            head,
+            ("rejected", policy),
+            code,
+            status,
         );
     }
 
@@ -311,22 +365,10 @@ impl Engine {
                 RedirectVerdict::Pass => {}
                 RedirectVerdict::Redirect(response) => {
                     self.count(env, state.route, Decision::Redirected);
-                    self.log(
-                        env,
-                        Level::Info,
-                        &LogEvent {
-                            event: "redirected",
-                            policy: "https_redirect",
-                            code: Some("https_required"),
-                            status: Some(response.status),
-                            route: self.route_name(state.route),
-                            method: head.method,
-                            path: crate::routes::path_only(head.path),
-                            request_id: head.request_id(),
-                            headers: self.config.logging.headers(head.headers.iter()),
-                            body: None,
-                        },
-                    );
+                    let code = Some("https_required");
+                    let what = ("redirected", "https_redirect");
+                    let status = Some(response.status);
+                    self.log_request(env, Level::Info, &state, &head, what, code, status);
                     return self.answer(state, response);
                 }
                 RedirectVerdict::BadHost(response) => {
@@ -364,22 +406,9 @@ impl Engine {
                     env.increment(metric, by);
                 }
                 if *event == Event::DryRunLimited {
-                    self.log(
-                        env,
-                        Level::Warn,
-                        &LogEvent {
-                            event: "dry_run_limited",
-                            policy: "rate_limit",
-                            code: Some(limit.name.as_str()),
-                            status: None,
-                            route: self.route_name(state.route),
-                            method: head.method,
-                            path: crate::routes::path_only(head.path),
-                            request_id: head.request_id(),
-                            headers: self.config.logging.headers(head.headers.iter()),
-                            body: None,
-                        },
-                    );
+                    let what = ("dry_run_limited", "rate_limit");
+                    let code = Some(limit.name.as_str());
+                    self.log_request(env, Level::Warn, &state, &head, what, code, None);
                 }
             }
             state.rate_limit = outcome.headers;
@@ -470,33 +499,15 @@ impl Engine {
         body: Option<&[u8]>,
     ) {
         let logging = &self.config.logging;
-        let level = if logging.enabled(Level::Debug) {
-            Level::Debug
-        } else {
-            Level::Warn
-        };
-        if !logging.enabled(level) {
-            return;
-        }
-        self.log(
-            env,
-            level,
-            &LogEvent {
-                event: "rejected",
-                policy: "validate",
-                code: Some(refusal.reason.code()),
-                status: Some(refusal.response.status),
-                route: self.route_name(state.route),
-                method: &state.method,
-                path: &state.path,
-                request_id: state.request_id.as_deref(),
-                headers: state.log_headers.clone(),
-                // The body only at debug level, with its secret fields redacted.
-                body: body
-                    .filter(|_| level == Level::Debug)
-                    .map(|b| logging.body(b)),
-            },
-        );
+        // A warning like any refusal; the body (its secret fields redacted) only when the
+        // configured level is `debug`.
+        let level = Level::Warn;
+        let body = body
+            .filter(|_| logging.enabled(Level::Debug))
+            .map(|b| logging.body(b));
+        let what = ("rejected", "validate");
+        let code = Some(refusal.reason.code());
+        self.log_later(env, level, state, what, code, refusal.response.status, body);
     }
 
     /// The whole body of a request whose route validates it.
@@ -630,22 +641,8 @@ impl Engine {
         reply_headers.push(("content-type".into(), crate::problem::CONTENT_TYPE.into()));
         let timestamp = crate::time::rfc3339(env.now_unix_nanos());
         self.count(env, state.route, Decision::UpstreamErrorReplaced);
-        self.log(
-            env,
-            Level::Error,
-            &LogEvent {
-                event: "replaced_upstream_error",
-                policy: "errors",
-                code: None,
-                status: Some(status),
-                route: self.route_name(state.route),
-                method: &state.method,
-                path: &state.path,
-                request_id: state.request_id.as_deref(),
-                headers: state.log_headers.clone(),
-                body: None,
-            },
-        );
+        let what = ("replaced_upstream_error", "errors");
+        self.log_later(env, Level::Error, state, what, None, status, None);
         LocalResponse {
             status,
             headers: reply_headers,
