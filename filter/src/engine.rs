@@ -88,8 +88,11 @@ pub enum BodyStep {
     Continue,
     /// Hold it (Envoy buffers) until more arrives.
     Pause,
-    /// The whole body is here: read it and call `on_request_body_complete`.
-    Check,
+    /// The whole body is here: read these many bytes of it and call
+    /// `on_request_body_complete`.
+    Check {
+        size: usize,
+    },
     Respond(LocalResponse),
 }
 
@@ -487,8 +490,27 @@ impl Engine {
             }
             (false, false) => BodyStep::Continue,
             (true, false) => BodyStep::Pause,
-            (true, true) => BodyStep::Check,
+            (true, true) => BodyStep::Check {
+                size: usize::try_from(state.received).unwrap_or(usize::MAX),
+            },
         }
+    }
+
+    /// The request ended with trailers (always possible in HTTP/2 and HTTP/3; in HTTP/1.1 when
+    /// the connection manager enables them): its last body chunk did not end the stream, so
+    /// the body is complete only now. Without this, a body followed by trailers would reach
+    /// the upstream unchecked.
+    pub fn on_request_trailers(
+        &self,
+        state: &mut ExchangeState,
+        env: &dyn Environment,
+    ) -> BodyStep {
+        // Nothing new arrives with trailers; what Envoy holds (buffering) is what was counted.
+        let held = match state.body {
+            BodyPlan::Buffer { .. } => usize::try_from(state.received).unwrap_or(usize::MAX),
+            BodyPlan::Count { .. } | BodyPlan::None => 0,
+        };
+        self.on_request_body(state, held, true, env)
     }
 
     fn log_body_refusal(

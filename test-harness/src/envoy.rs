@@ -40,6 +40,9 @@ pub struct Bootstrap {
     pub env: Vec<(String, String)>,
     /// Whether to put the Wasm filter in the chain at all (false: Envoy alone).
     pub with_filter: bool,
+    /// Whether HTTP/1.1 request trailers reach the filters (`enable_trailers`; HTTP/2 and
+    /// HTTP/3 always deliver them).
+    pub http1_trailers: bool,
 }
 
 impl Bootstrap {
@@ -53,7 +56,13 @@ impl Bootstrap {
             extra_clusters: Vec::new(),
             env: Vec::new(),
             with_filter: true,
+            http1_trailers: false,
         }
+    }
+
+    pub fn http1_trailers(mut self) -> Self {
+        self.http1_trailers = true;
+        self
     }
 
     pub fn concurrency(mut self, workers: u32) -> Self {
@@ -139,6 +148,7 @@ impl Bootstrap {
                                 "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}],
                             }]},
                             "http_filters": http_filters,
+                            "http_protocol_options": {"enable_trailers": self.http1_trailers},
                         },
                     }]}],
                 }],

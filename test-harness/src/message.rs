@@ -16,6 +16,10 @@ pub struct Request {
     /// For the native host: deliver the body in chunks of this size (Envoy delivers bodies as
     /// they arrive). `None`: one chunk.
     pub chunk_size: Option<usize>,
+    /// Trailers after the body: the stream ends with them, not with the last body chunk.
+    /// Sent over HTTP/1.1 with chunked encoding (Envoy passes them on only with
+    /// `enable_trailers`).
+    pub trailers: Vec<(String, String)>,
     /// For the native host: the client's address (`source.address`).
     pub source: SocketAddr,
 }
@@ -32,6 +36,7 @@ impl Request {
             byte_headers: Vec::new(),
             body: Vec::new(),
             chunk_size: None,
+            trailers: Vec::new(),
             source: DEFAULT_SOURCE.parse().expect("constant address"),
         }
     }
@@ -78,6 +83,11 @@ impl Request {
         self
     }
 
+    pub fn trailer(mut self, name: &str, value: &str) -> Self {
+        self.trailers.push((name.to_string(), value.to_string()));
+        self
+    }
+
     pub fn from_source(mut self, source: &str) -> Self {
         self.source = source
             .parse()
@@ -113,9 +123,12 @@ impl Request {
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
+        let chunked = !self.trailers.is_empty();
         let wants_length =
             !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
-        if wants_length
+        if chunked {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        } else if wants_length
             && !self.has_header("content-length")
             && !self.has_header("transfer-encoding")
         {
@@ -125,7 +138,20 @@ impl Request {
             out.extend_from_slice(b"connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
+        if !chunked {
+            out.extend_from_slice(&self.body);
+            return out;
+        }
+        if !self.body.is_empty() {
+            out.extend_from_slice(format!("{:x}\r\n", self.body.len()).as_bytes());
+            out.extend_from_slice(&self.body);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n");
+        for (name, value) in &self.trailers {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
         out
     }
 

@@ -208,6 +208,65 @@ fn a_body_is_held_until_its_end_then_forwarded_whole() {
 }
 
 #[test]
+fn a_body_that_ends_in_trailers_is_checked_when_they_arrive() {
+    // HTTP/2 (and HTTP/1.1 with trailers on) can end a stream with trailers instead of the
+    // last body chunk; the body must still be validated before anything is forwarded.
+    let proxy = native(config());
+    let invalid = json!({"email": "not-an-email", "password": "short"});
+    let refused = local(
+        &proxy,
+        create(&invalid).chunked(5).trailer("x-checksum", "1234"),
+    );
+    assert_problem(
+        &refused,
+        400,
+        "invalid_body",
+        &["", "/email", "/password"],
+        "native, trailers",
+    );
+    let valid = json!({"email": "t@example.com", "password": "correct horse", "name": "T"});
+    let exchange = proxy
+        .request(create(&valid).chunked(5).trailer("x-checksum", "1234"))
+        .expect("request");
+    let upstream = exchange.upstream_request().expect("forwarded");
+    assert_eq!(upstream.body, valid.to_string().into_bytes());
+    assert_eq!(
+        upstream.trailers,
+        [("x-checksum".to_string(), "1234".to_string())]
+    );
+    assert_eq!(
+        proxy.counter("hardening.requests.create_user.forwarded"),
+        Some(1)
+    );
+    assert_eq!(
+        proxy.counter("hardening.requests.create_user.rejected"),
+        Some(1)
+    );
+    // A route that only counts its body (no schema) is done counting at the trailers.
+    let proxy = native(
+        json!({"routes": [{"name": "upload", "match": {"path": "/upload"},
+        "validate": {"max_body_bytes": 10}}]}),
+    );
+    let small = Request::post("/upload")
+        .body("12345")
+        .trailer("x-checksum", "1");
+    let exchange = proxy.request(small).expect("request");
+    assert_eq!(
+        exchange.upstream_request().expect("forwarded").body,
+        b"12345"
+    );
+    assert_eq!(
+        proxy.counter("hardening.requests.upload.forwarded"),
+        Some(1)
+    );
+    let big = Request::post("/upload")
+        .body("0123456789ab")
+        .chunked(4)
+        .trailer("x-checksum", "1");
+    assert_eq!(local(&proxy, big).status, 413);
+}
+
+#[test]
 fn bodies_that_say_nothing_about_their_size_are_counted() {
     let proxy = native(config());
     // Chunked (no Content-Length) and over the limit: refused once the bytes exceed it.
@@ -371,4 +430,31 @@ fn envoy_counts_chunked_bodies_against_the_limit() {
             .status,
         201
     );
+}
+
+#[test]
+fn envoy_validates_a_body_that_ends_in_trailers() {
+    // With trailers, the last body chunk is not the end of the stream: the trailers are. A
+    // filter that only validated at a body chunk's end of stream would let this through.
+    let envoy =
+        Envoy::start(&Bootstrap::new(backend(), config()).http1_trailers()).expect("envoy starts");
+    let invalid = json!({"email": "not-an-email", "password": "short"});
+    let response = envoy.send(&create(&invalid).trailer("x-checksum", "1234"));
+    assert_problem(
+        &response,
+        400,
+        "invalid_body",
+        &["", "/email", "/password"],
+        "Envoy, trailers",
+    );
+    let valid = json!({"email": "t@example.com", "password": "correct horse", "name": "T"});
+    let response = envoy.send(&create(&valid).trailer("x-checksum", "1234"));
+    assert_eq!(response.status, 201, "{}", response.text());
+    let prometheus = envoy.admin_get("/stats/prometheus").expect("stats").text();
+    for line in [
+        "hardening_requests_create_user_forwarded{} 1",
+        "hardening_requests_create_user_rejected{} 1",
+    ] {
+        assert!(prometheus.contains(line), "{line} in {prometheus}");
+    }
 }

@@ -189,22 +189,22 @@ impl HttpContext for Exchange {
         let Some(state) = self.state.as_mut() else {
             return Action::Continue;
         };
-        match shared
+        let step = shared
             .engine
-            .on_request_body(state, body_size, end_of_stream, &env)
-        {
-            BodyStep::Continue => Action::Continue,
-            // Envoy holds the body (StopIterationAndBuffer) and hands it over whole at its end.
-            BodyStep::Pause => Action::Pause,
-            BodyStep::Check => {
-                let body = host::request_body(body_size);
-                act(shared.engine.on_request_body_complete(state, &body, &env))
-            }
-            BodyStep::Respond(response) => {
-                send(&response);
-                Action::Pause
-            }
-        }
+            .on_request_body(state, body_size, end_of_stream, &env);
+        body_action(&shared.engine, state, step, &env)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let shared = Rc::clone(&self.shared);
+        let env = HostEnvironment {
+            metrics: &shared.metrics,
+        };
+        let Some(state) = self.state.as_mut() else {
+            return Action::Continue;
+        };
+        let step = shared.engine.on_request_trailers(state, &env);
+        body_action(&shared.engine, state, step, &env)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -327,6 +327,29 @@ impl Exchange {
         }
         // Back to this exchange for whatever the host does next.
         let _ = proxy_wasm::hostcalls::set_effective_context(self.id);
+    }
+}
+
+/// Carries out the engine's step for the request body (from a body chunk, or from the trailers
+/// that ended the stream; in both cases Envoy still holds what it buffered for this filter).
+fn body_action(
+    engine: &Engine,
+    state: &mut ExchangeState,
+    step: BodyStep,
+    env: &HostEnvironment<'_>,
+) -> Action {
+    match step {
+        BodyStep::Continue => Action::Continue,
+        // Envoy holds the body (StopIterationAndBuffer) and hands it over whole at its end.
+        BodyStep::Pause => Action::Pause,
+        BodyStep::Check { size } => {
+            let body = host::request_body(size);
+            act(engine.on_request_body_complete(state, &body, env))
+        }
+        BodyStep::Respond(response) => {
+            send(&response);
+            Action::Pause
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use super::abi::{self, LogLevel, Status, buffer, map, metric};
 use super::callout::{CallOutcome, HttpCall, PendingCall, no_healthy_upstream, timeout_response};
 use super::memory::{HostResult, read, read_string, return_bytes, write_u32, write_u64};
 use super::shared::LogRecord;
-use super::state::{Deferred, HostState, LocalReply, Pairs};
+use super::state::{Deferred, HostState, LocalReply, Pairs, RequestStage};
 
 /// Calls V8 in Envoy allows during `_initialize` (cpp-host `startVm`).
 const ALLOWED_WHILE_INITIALIZING: &[&str] = &[
@@ -377,7 +377,11 @@ fn header_map(state: &HostState, kind: i32) -> HostResult<Option<&Pairs>> {
             .stream()
             .filter(|s| s.response_headers_readable)
             .map(|s| &s.response_headers)),
-        map::HTTP_REQUEST_TRAILERS | map::HTTP_RESPONSE_TRAILERS => Ok(None),
+        map::HTTP_REQUEST_TRAILERS => Ok(state
+            .stream()
+            .filter(|s| s.stage == RequestStage::Trailers)
+            .and_then(|s| s.request_trailers.as_ref())),
+        map::HTTP_RESPONSE_TRAILERS => Ok(None),
         _ => Err(Status::BadArgument),
     }
 }
@@ -390,6 +394,9 @@ fn header_map_mut(state: &mut HostState, kind: i32) -> HostResult<&mut Pairs> {
         }
         map::HTTP_RESPONSE_HEADERS if stream.response_headers_readable => {
             Ok(&mut stream.response_headers)
+        }
+        map::HTTP_REQUEST_TRAILERS if stream.stage == RequestStage::Trailers => {
+            stream.request_trailers.as_mut().ok_or(Status::BadArgument)
         }
         _ => Err(Status::BadArgument),
     }

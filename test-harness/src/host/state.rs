@@ -75,6 +75,7 @@ pub enum Deferred {
 pub enum RequestStage {
     Headers,
     Body,
+    Trailers,
     Upstream,
 }
 
@@ -98,6 +99,8 @@ pub struct Stream {
     pub request_headers_readable: bool,
     /// Body chunks still to deliver.
     pub pending_chunks: Vec<Vec<u8>>,
+    /// Request trailers, delivered after the body; the stream ends with them.
+    pub request_trailers: Option<Pairs>,
     /// What `get_buffer_bytes(HttpRequestBody)` shows: the current chunk, or everything
     /// buffered since the filter last paused.
     pub request_body: Vec<u8>,
@@ -124,6 +127,7 @@ impl Stream {
             request_headers,
             request_headers_readable: true,
             pending_chunks: chunks,
+            request_trailers: None,
             request_body: Vec::new(),
             request_buffering: false,
             forwarded_body: Vec::new(),

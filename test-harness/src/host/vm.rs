@@ -207,10 +207,15 @@ impl Vm {
             ctx
         };
         let (headers, chunks) = envoy_request(request, ctx);
-        self.store
-            .data_mut()
-            .streams
-            .insert(ctx, Stream::new(request.source, headers, chunks));
+        let mut stream = Stream::new(request.source, headers, chunks);
+        stream.request_trailers = (!request.trailers.is_empty()).then(|| {
+            request
+                .trailers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase().into_bytes(), v.as_bytes().to_vec()))
+                .collect()
+        });
+        self.store.data_mut().streams.insert(ctx, stream);
         let root = self.store.data().root_context_id as i32;
         self.call::<(i32, i32), ()>(ctx, "proxy_on_context_create", (ctx as i32, root))?;
         self.advance_request(ctx)?;
@@ -234,7 +239,7 @@ impl Vm {
                         return Ok(());
                     }
                     let n = stream.request_headers.len() as i32;
-                    let eos = stream.pending_chunks.is_empty();
+                    let eos = stream.pending_chunks.is_empty() && stream.request_trailers.is_none();
                     let action = self.call::<(i32, i32, i32), i32>(
                         ctx,
                         "proxy_on_request_headers",
@@ -263,11 +268,16 @@ impl Vm {
                         return Ok(());
                     }
                     if stream.pending_chunks.is_empty() {
-                        stream.stage = RequestStage::Upstream;
+                        stream.stage = if stream.request_trailers.is_some() {
+                            RequestStage::Trailers
+                        } else {
+                            RequestStage::Upstream
+                        };
                         continue;
                     }
                     let chunk = stream.pending_chunks.remove(0);
-                    let eos = stream.pending_chunks.is_empty();
+                    // With trailers to come, the last chunk does not end the stream.
+                    let eos = stream.pending_chunks.is_empty() && stream.request_trailers.is_none();
                     if stream.request_buffering {
                         stream.request_body.extend_from_slice(&chunk);
                     } else {
@@ -307,6 +317,37 @@ impl Vm {
                         }
                     }
                 }
+                RequestStage::Trailers => {
+                    if stream.request_body_waiting() {
+                        return Ok(());
+                    }
+                    let n = stream.request_trailers.as_ref().map_or(0, Vec::len) as i32;
+                    let action = self.call::<(i32, i32), i32>(
+                        ctx,
+                        "proxy_on_request_trailers",
+                        (ctx as i32, n),
+                    )?;
+                    self.run_deferred()?;
+                    let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
+                        return Ok(()); // finished (answered locally or reset)
+                    };
+                    if stream.outcome != StreamOutcome::Paused || stream.in_response {
+                        return Ok(());
+                    }
+                    if stream.stage != RequestStage::Trailers {
+                        continue; // continued from inside the callback's deferred actions
+                    }
+                    if action == ACTION_CONTINUE {
+                        // What the filter held is released with the trailers.
+                        let body = std::mem::take(&mut stream.request_body);
+                        stream.forwarded_body.extend_from_slice(&body);
+                        stream.request_buffering = false;
+                        stream.stage = RequestStage::Upstream;
+                    } else {
+                        stream.set_waiting(true);
+                        return Ok(());
+                    }
+                }
                 RequestStage::Upstream => {
                     let upstream = upstream_request(stream);
                     stream.outcome = StreamOutcome::Forwarded;
@@ -335,6 +376,12 @@ impl Vm {
                 let body = std::mem::take(&mut stream.request_body);
                 stream.forwarded_body.extend_from_slice(&body);
                 stream.request_buffering = false;
+            }
+            RequestStage::Trailers => {
+                let body = std::mem::take(&mut stream.request_body);
+                stream.forwarded_body.extend_from_slice(&body);
+                stream.request_buffering = false;
+                stream.stage = RequestStage::Upstream;
             }
             RequestStage::Upstream => {}
         }
@@ -682,10 +729,12 @@ impl Waiting for Stream {
 }
 
 fn next_request_stage(stream: &Stream) -> RequestStage {
-    if stream.pending_chunks.is_empty() {
-        RequestStage::Upstream
-    } else {
+    if !stream.pending_chunks.is_empty() {
         RequestStage::Body
+    } else if stream.request_trailers.is_some() {
+        RequestStage::Trailers
+    } else {
+        RequestStage::Upstream
     }
 }
 
@@ -710,7 +759,9 @@ fn envoy_request(request: &Request, ctx: u32) -> (Pairs, Vec<Vec<u8>>) {
     }
     let wants_length =
         !request.body.is_empty() || matches!(request.method.as_str(), "POST" | "PUT" | "PATCH");
+    // A request with trailers is chunked: no length.
     if wants_length
+        && request.trailers.is_empty()
         && !request.has_header("content-length")
         && !request.has_header("transfer-encoding")
     {
@@ -756,6 +807,17 @@ fn upstream_request(stream: &Stream) -> Request {
         })
         .collect();
     request.body = stream.forwarded_body.clone();
+    request.trailers = stream
+        .request_trailers
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect();
     request
 }
 
