@@ -460,6 +460,7 @@ impl Engine {
             BodyPlan::None => return BodyStep::Continue,
             BodyPlan::Count { limit } => (limit, false),
             BodyPlan::Buffer { limit } => (limit, true),
+            BodyPlan::Forbid => (0, false),
         };
         let size = body_size as u64;
         state.received = if buffering {
@@ -468,7 +469,12 @@ impl Engine {
             state.received.saturating_add(size)
         };
         if state.received > limit {
-            let refusal = validation.too_large(state.request_id.as_deref());
+            let id = state.request_id.as_deref();
+            let refusal = if state.body == BodyPlan::Forbid {
+                validation.body_not_allowed(&state.method, id)
+            } else {
+                validation.too_large(id)
+            };
             state.body = BodyPlan::None;
             state.answered = true;
             if let Some(metric) = self.metrics.validation(state.route, Some(refusal.reason)) {
@@ -508,7 +514,7 @@ impl Engine {
         // Nothing new arrives with trailers; what Envoy holds (buffering) is what was counted.
         let held = match state.body {
             BodyPlan::Buffer { .. } => usize::try_from(state.received).unwrap_or(usize::MAX),
-            BodyPlan::Count { .. } | BodyPlan::None => 0,
+            BodyPlan::Count { .. } | BodyPlan::Forbid | BodyPlan::None => 0,
         };
         self.on_request_body(state, held, true, env)
     }

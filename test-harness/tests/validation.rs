@@ -333,6 +333,26 @@ fn hostile_bodies_get_clear_refusals() {
         ),
         (400, json!("body_not_allowed"))
     );
+    // Without a length, the bytes decide: a chunked body is refused at its first chunk...
+    let chunked_get = local(
+        &proxy,
+        Request::get("/users/1")
+            .header("transfer-encoding", "chunked")
+            .body("{}")
+            .chunked(1),
+    );
+    assert_eq!(chunked_get.status, 400);
+    assert_eq!(chunked_get.json_body()["code"], "body_not_allowed");
+    // ...and a stream that ends without any (here with trailers) goes through.
+    let empty = proxy
+        .request(Request::get("/users/1").trailer("x-checksum", "1"))
+        .expect("request");
+    assert_eq!(
+        empty.outcome(),
+        StreamOutcome::Forwarded,
+        "{:?}",
+        empty.local_response()
+    );
     assert!(!proxy.worker_failed(0));
 }
 

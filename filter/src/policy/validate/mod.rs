@@ -125,6 +125,10 @@ pub enum BodyPlan {
     Count { limit: u64 },
     /// Hold it until its end, then check its size and schema.
     Buffer { limit: u64 },
+    /// A `GET` or `HEAD` whose stream did not end with its headers: refused (400
+    /// `body_not_allowed`) at the first byte of body, let through if the stream ends empty
+    /// (HTTP/2 clients may send an empty DATA frame to end a request).
+    Forbid,
 }
 
 /// Methods whose requests carry no body.
@@ -148,13 +152,12 @@ impl Validation {
     ) -> Result<BodyPlan, Refusal> {
         let id = request.request_id();
         let has_body = !end_of_stream;
-        if has_body && is_bodiless(request.method) {
-            return Err(refuse(
-                Reason::BodyNotAllowed,
-                format!("A {} request cannot have a body.", request.method),
-                &[],
-                id,
-            ));
+        let forbid_body = has_body && is_bodiless(request.method);
+        let declared_body = request
+            .header("content-length")
+            .is_some_and(|v| v.trim() != "0");
+        if forbid_body && declared_body {
+            return Err(self.body_not_allowed(request.method, id));
         }
         if let Some(length) = request
             .header("content-length")
@@ -163,7 +166,7 @@ impl Validation {
         {
             return Err(self.too_large(id));
         }
-        if has_body {
+        if has_body && !forbid_body {
             self.check_content_type(request, id)?;
         } else if self.body.is_some() && expects_body(request.method) {
             return Err(refuse(
@@ -213,6 +216,7 @@ impl Validation {
             ));
         }
         Ok(match (has_body, &self.body) {
+            _ if forbid_body => BodyPlan::Forbid,
             (false, _) => BodyPlan::None,
             (true, Some(_)) => BodyPlan::Buffer {
                 limit: self.max_body_bytes,
@@ -248,6 +252,15 @@ impl Validation {
             &[],
             id,
         ))
+    }
+
+    pub fn body_not_allowed(&self, method: &str, request_id: Option<&str>) -> Refusal {
+        refuse(
+            Reason::BodyNotAllowed,
+            format!("A {method} request cannot have a body."),
+            &[],
+            request_id,
+        )
     }
 
     pub fn too_large(&self, request_id: Option<&str>) -> Refusal {
