@@ -306,9 +306,7 @@ impl Vm {
                         return Ok(());
                     }
                     if action == ACTION_CONTINUE {
-                        let body = std::mem::take(&mut stream.request_body);
-                        stream.forwarded_body.extend_from_slice(&body);
-                        stream.request_buffering = false;
+                        stream.release_held_body();
                     } else {
                         stream.request_buffering = true;
                         if eos {
@@ -339,9 +337,7 @@ impl Vm {
                     }
                     if action == ACTION_CONTINUE {
                         // What the filter held is released with the trailers.
-                        let body = std::mem::take(&mut stream.request_body);
-                        stream.forwarded_body.extend_from_slice(&body);
-                        stream.request_buffering = false;
+                        stream.release_held_body();
                         stream.stage = RequestStage::Upstream;
                     } else {
                         stream.set_waiting(true);
@@ -373,14 +369,10 @@ impl Vm {
                 stream.stage = next_request_stage(stream);
             }
             RequestStage::Body => {
-                let body = std::mem::take(&mut stream.request_body);
-                stream.forwarded_body.extend_from_slice(&body);
-                stream.request_buffering = false;
+                stream.release_held_body();
             }
             RequestStage::Trailers => {
-                let body = std::mem::take(&mut stream.request_body);
-                stream.forwarded_body.extend_from_slice(&body);
-                stream.request_buffering = false;
+                stream.release_held_body();
                 stream.stage = RequestStage::Upstream;
             }
             RequestStage::Upstream => {}
@@ -710,6 +702,13 @@ impl Vm {
 impl Stream {
     fn request_body_waiting(&self) -> bool {
         self.is_waiting()
+    }
+
+    /// The filter let the body go: what it held moves on to the upstream.
+    fn release_held_body(&mut self) {
+        let body = std::mem::take(&mut self.request_body);
+        self.forwarded_body.extend_from_slice(&body);
+        self.request_buffering = false;
     }
 }
 
