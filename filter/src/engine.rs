@@ -172,8 +172,17 @@ impl Engine {
         self.config.health.as_ref()
     }
 
-    /// The route a request belongs to, if any.
+    /// The route a request belongs to, if any. A CORS preflight belongs to the route of the
+    /// request it announces (`Access-Control-Request-Method` on the same path), when that
+    /// route has CORS: a route written for `POST /users` answers the browser's
+    /// `OPTIONS /users` before the POST. Otherwise it is routed as a plain `OPTIONS`.
     pub fn route_for(&self, request: &RequestHead<'_, '_>) -> Option<&Route> {
+        if let Some(announced) = cors::announced_method(request)
+            && let Some(route) = self.config.routes.find(announced, request.path)
+            && route.policies.cors.is_some()
+        {
+            return Some(route);
+        }
         self.config.routes.find(request.method, request.path)
     }
 

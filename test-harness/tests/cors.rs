@@ -334,3 +334,42 @@ fn a_preflight_is_never_forwarded() {
     assert!(exchange.upstream_request().is_err());
     assert_eq!(exchange.local_response().expect("answered").status, 204);
 }
+
+/// A preflight belongs to the route of the request it announces: a route written for
+/// `POST /orders` (with its own CORS, none in defaults) answers the browser's
+/// `OPTIONS /orders`, even in a strict API that refuses methods a route does not list.
+#[test]
+fn a_preflight_is_answered_by_the_route_of_the_method_it_announces() {
+    let proxy = Harness::filter()
+        .config(json!({
+            "defaults": {"validate": {"unknown_routes": "reject"}},
+            "routes": [{"name": "orders", "match": {"path": "/orders", "methods": ["POST"]},
+                        "cors": {"allow_origins": [APP], "allow_methods": ["POST"]}}]
+        }))
+        .start()
+        .expect("filter starts");
+    let preflight = |method: &str| {
+        let request = Request::options("/orders")
+            .header("origin", APP)
+            .header("access-control-request-method", method);
+        let exchange = proxy.request(request).expect("request");
+        assert!(exchange.upstream_request().is_err(), "never forwarded");
+        exchange.local_response().expect("answered").clone()
+    };
+    let allowed = preflight("POST");
+    assert_eq!(allowed.status, 204, "{}", allowed.text());
+    assert_eq!(one_acao(&allowed, "native host"), APP);
+    assert_eq!(
+        allowed.header_value("access-control-allow-methods"),
+        Some("POST")
+    );
+    // No route serves GET /orders, so this is a plain OPTIONS, which the strict API refuses.
+    let unserved = preflight("GET");
+    assert_eq!(unserved.status, 405, "{}", unserved.text());
+    assert_eq!(unserved.header_value("allow"), Some("POST"));
+    assert_eq!(unserved.json_body()["code"], "method_not_allowed");
+    let plain_options = proxy
+        .request(Request::options("/orders").header("origin", APP))
+        .expect("request");
+    assert_eq!(plain_options.local_response().expect("refused").status, 405);
+}

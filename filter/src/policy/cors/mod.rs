@@ -93,20 +93,23 @@ pub enum Action {
     Respond(LocalResponse),
 }
 
+/// The method a CORS preflight announces (`OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`), or `None` when the request is not a preflight.
+pub fn announced_method<'a>(request: &RequestHead<'_, 'a>) -> Option<&'a str> {
+    if request.method != "OPTIONS" || request.header("origin").is_none() {
+        return None;
+    }
+    request.header("access-control-request-method")
+}
+
 impl Cors {
     pub fn on_request(&self, request: &RequestHead<'_, '_>) -> (Verdict, Action) {
         let Some(origin) = request.header("origin") else {
             return (Verdict::NoOrigin, Action::Continue);
         };
         let allowed = origin.len() <= MAX_ORIGIN_LEN && self.origins.allows(origin);
-        let requested_method = request.header("access-control-request-method");
-        if request.method == "OPTIONS" && requested_method.is_some() {
-            let answer = self.preflight(
-                request,
-                origin,
-                allowed,
-                requested_method.unwrap_or_default(),
-            );
+        if let Some(requested_method) = announced_method(request) {
+            let answer = self.preflight(request, origin, allowed, requested_method);
             return (Verdict::Preflight, Action::Respond(answer));
         }
         if allowed {

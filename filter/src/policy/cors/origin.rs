@@ -95,8 +95,13 @@ pub fn compile(raw: &[RawOrigin]) -> Result<AllowOrigins, ConfigError> {
     }
     let mut listed = Listed::default();
     let mut any = false;
+    let mut written: Vec<&RawOrigin> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.iter().enumerate() {
         let at = |reason: String| ConfigError::new(format!("[{i}]"), reason);
+        if written.contains(&entry) {
+            return Err(at(format!("`{}` is listed twice", entry.text())));
+        }
+        written.push(entry);
         match entry {
             RawOrigin::Text(text) if text == "*" => any = true,
             RawOrigin::Text(text) if text == "null" => listed.exact.push(text.clone()),
@@ -121,13 +126,6 @@ pub fn compile(raw: &[RawOrigin]) -> Result<AllowOrigins, ConfigError> {
         };
     }
     listed.exact.sort();
-    for pair in listed.exact.windows(2) {
-        if let [a, b] = pair
-            && a == b
-        {
-            return Err(ConfigError::new("", format!("`{a}` is listed twice")));
-        }
-    }
     Ok(AllowOrigins::Listed(listed))
 }
 
@@ -199,11 +197,17 @@ fn subdomain_pattern(text: &str) -> Result<SubdomainPattern, String> {
     })
 }
 
+/// The pattern must be written anchored, so that what it allows is plain to a reader; it is
+/// compiled wrapped in `^(?:…)$` as well, because anchors written at both ends do not anchor
+/// every alternative: `^https://a\.example\.com|^https://b\.example\.com$` would otherwise
+/// allow `https://a.example.com.evil.net`.
 fn anchored_regex(pattern: &str) -> Result<Regex, String> {
     if !pattern.starts_with('^') || !pattern.ends_with('$') {
         return Err(format!(
             "regex `{pattern}` must be anchored with ^ and $ (an unanchored pattern matches origins that merely contain it)"
         ));
     }
-    Regex::new(pattern).map_err(|e| format!("regex `{pattern}` does not compile: {e}"))
+    Regex::new(pattern).map_err(|e| format!("regex `{pattern}` does not compile: {e}"))?;
+    Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| format!("regex `{pattern}` does not compile: {e}"))
 }

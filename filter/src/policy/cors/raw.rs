@@ -64,6 +64,15 @@ pub enum RawOrigin {
     Regex(String),
 }
 
+impl RawOrigin {
+    /// As written, for messages.
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Text(text) | Self::Regex(text) => text,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for RawOrigin {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]

@@ -169,6 +169,26 @@ fn regexes_and_the_null_origin() {
 }
 
 #[test]
+fn every_alternative_of_a_regex_is_anchored() {
+    // Written with ^ and $ at the ends, but `|` binds looser than the anchors: as written the
+    // first alternative has no `$` and the second no `^`.
+    let policy = cors(
+        json!({"allow_origins": [{"regex": "^https://a\\.example\\.com|https://b\\.example\\.com$"}]}),
+    );
+    let allowed = |origin: &str| {
+        matches!(
+            decide(&policy, "GET", &[("origin", origin)]).0,
+            Verdict::Allowed(_)
+        )
+    };
+    assert!(allowed("https://a.example.com"));
+    assert!(allowed("https://b.example.com"));
+    assert!(!allowed("https://a.example.com.evil.net"));
+    assert!(!allowed("https://evil.net/https://b.example.com"));
+    assert!(!allowed("http://xhttps://b.example.com"));
+}
+
+#[test]
 fn an_overlong_origin_is_never_allowed() {
     let policy = cors(json!({"allow_origins": [{"regex": "^https://.*$"}]}));
     let long = format!("https://{}.com", "a".repeat(600));
@@ -225,7 +245,16 @@ fn origins_that_are_not_serialized_origins_are_refused() {
     );
     assert_eq!(
         at(json!(APP)),
-        "invalid configuration at `defaults.cors.allow_origins`: `https://app.example.com` is listed twice"
+        "invalid configuration at `defaults.cors.allow_origins[1]`: `https://app.example.com` is listed twice"
+    );
+    let twice = |origin: Value| refusal(json!({"allow_origins": [origin, origin]}));
+    assert_eq!(
+        twice(json!("https://*.example.com")),
+        "invalid configuration at `defaults.cors.allow_origins[1]`: `https://*.example.com` is listed twice"
+    );
+    assert_eq!(
+        twice(json!({"regex": "^https://a\\.example\\.com$"})),
+        "invalid configuration at `defaults.cors.allow_origins[1]`: `^https://a\\.example\\.com$` is listed twice"
     );
     assert_eq!(
         at(json!("*")),
