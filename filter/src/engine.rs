@@ -468,7 +468,7 @@ impl Engine {
         let (limit, buffering) = match state.body {
             BodyPlan::None => return BodyStep::Continue,
             BodyPlan::Count { limit } => (limit, false),
-            BodyPlan::Buffer { limit } => (limit, true),
+            BodyPlan::Buffer { limit, .. } => (limit, true),
             BodyPlan::Forbid => (0, false),
         };
         let size = body_size as u64;
@@ -554,11 +554,12 @@ impl Engine {
         body: &[u8],
         env: &dyn Environment,
     ) -> RequestDecision {
+        let required = matches!(state.body, BodyPlan::Buffer { required: true, .. });
         state.body = BodyPlan::None;
         let Some(validation) = state.policies.validate.as_ref() else {
             return RequestDecision::Continue;
         };
-        let outcome = validation.on_body(body, state.request_id.as_deref());
+        let outcome = validation.on_body(body, required, state.request_id.as_deref());
         let reason = outcome.as_ref().err().map(|r| r.reason);
         if let Some(metric) = self.metrics.validation(state.route, reason) {
             env.increment(metric, 1);

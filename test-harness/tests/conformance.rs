@@ -28,14 +28,14 @@ const EXCLUDED_FILES: &[(&str, &str)] = &[
         "format.json",
         "these cases check that `format` is only an annotation; the filter asserts formats (as the seed's `.email()` does), which optional/format checks instead",
     ),
+    (
+        "vocabulary.json",
+        "every group's `$schema` is a custom metaschema on http://localhost:1234 (vocabularies turned off or added); the filter never fetches metaschemas and refuses a `$schema` that is not one of the drafts it knows",
+    ),
 ];
 
 /// Groups skipped, and why (file, group description, reason).
-const EXCLUDED_GROUPS: &[(&str, &str, &str)] = &[(
-    "vocabulary.json",
-    "schema that uses custom metaschema with with no validation vocabulary",
-    "its `$schema` is a meta-schema on http://localhost:1234 that turns the validation vocabulary off; without fetching it (off by design) the filter validates with the full 2020-12 vocabulary",
-)];
+const EXCLUDED_GROUPS: &[(&str, &str, &str)] = &[];
 
 #[derive(Default, Debug)]
 struct Tally {

@@ -478,3 +478,53 @@ fn envoy_validates_a_body_that_ends_in_trailers() {
         assert!(prometheus.contains(line), "{line} in {prometheus}");
     }
 }
+
+/// A POST whose headers do not end the stream, which then ends without a byte of body (here
+/// with trailers; an HTTP/2 client may send an empty DATA frame): no body, so `body_required`,
+/// as when the headers end the stream, not a JSON parse error.
+#[test]
+fn a_post_that_ends_without_a_body_is_body_required() {
+    let proxy = native(config());
+    let response = local(
+        &proxy,
+        Request::post("/users")
+            .header("origin", "https://app.example.com")
+            .header("content-type", "application/json")
+            .trailer("x-checksum", "1"),
+    );
+    assert_problem(&response, 400, "body_required", &[], "native host");
+}
+
+/// `$schema` selects the draft, through the compiled filter: under draft 4 `exclusiveMinimum:
+/// true` makes `minimum` exclusive.
+#[test]
+fn dollar_schema_selects_draft_4() {
+    let proxy = native(
+        json!({"routes": [{"name": "n", "match": {"path": "/n"}, "validate": {"body": {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "type": "object", "required": ["n"],
+            "properties": {"n": {"type": "number", "minimum": 5, "exclusiveMinimum": true}}
+        }}}]}),
+    );
+    let post = |n: u32| {
+        proxy
+            .request(Request::post("/n").json(&json!({ "n": n })))
+            .expect("request")
+    };
+    assert_eq!(post(6).outcome(), StreamOutcome::Forwarded);
+    let refused = post(5).local_response().expect("refused");
+    assert_eq!(refused.status, 400);
+    let body = refused.json_body();
+    assert_eq!(
+        (
+            &body["code"],
+            &body["errors"][0]["pointer"],
+            &body["errors"][0]["keyword"]
+        ),
+        (
+            &json!("invalid_body"),
+            &json!("/n"),
+            &json!("exclusiveMinimum")
+        )
+    );
+}

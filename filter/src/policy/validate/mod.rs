@@ -123,8 +123,10 @@ pub enum BodyPlan {
     None,
     /// Let it stream through, counting bytes against the limit.
     Count { limit: u64 },
-    /// Hold it until its end, then check its size and schema.
-    Buffer { limit: u64 },
+    /// Hold it until its end, then check its size and schema. `required`: the method expects
+    /// a body (POST, PUT, PATCH), so a stream that ends empty is refused as `body_required`,
+    /// as when the headers end it; otherwise an empty body passes.
+    Buffer { limit: u64, required: bool },
     /// A `GET` or `HEAD` whose stream did not end with its headers: refused (400
     /// `body_not_allowed`) at the first byte of body, let through if the stream ends empty
     /// (HTTP/2 clients may send an empty DATA frame to end a request).
@@ -169,12 +171,7 @@ impl Validation {
         if has_body && !forbid_body {
             self.check_content_type(request, id)?;
         } else if self.body.is_some() && expects_body(request.method) {
-            return Err(refuse(
-                Reason::BodyRequired,
-                "This request needs a JSON body.",
-                &[],
-                id,
-            ));
+            return Err(self.body_required(id));
         }
         let mut violations = Vec::new();
         if let Some(query) = &self.query {
@@ -220,6 +217,7 @@ impl Validation {
             (false, _) => BodyPlan::None,
             (true, Some(_)) => BodyPlan::Buffer {
                 limit: self.max_body_bytes,
+                required: expects_body(request.method),
             },
             (true, None) => BodyPlan::Count {
                 limit: self.max_body_bytes,
@@ -272,14 +270,37 @@ impl Validation {
         )
     }
 
-    /// Checks a whole body (after `BodyPlan::Buffer`).
-    pub fn on_body(&self, body: &[u8], request_id: Option<&str>) -> Result<(), Refusal> {
+    fn body_required(&self, request_id: Option<&str>) -> Refusal {
+        refuse(
+            Reason::BodyRequired,
+            "This request needs a JSON body.",
+            &[],
+            request_id,
+        )
+    }
+
+    /// Checks a whole body (after `BodyPlan::Buffer`; `required` as planned there).
+    pub fn on_body(
+        &self,
+        body: &[u8],
+        required: bool,
+        request_id: Option<&str>,
+    ) -> Result<(), Refusal> {
         if body.len() as u64 > self.max_body_bytes {
             return Err(self.too_large(request_id));
         }
         let Some(schema) = &self.body else {
             return Ok(());
         };
+        // A stream that ended without a byte (an HTTP/2 client ending its request with an
+        // empty DATA frame) is no body, as if the headers had ended it.
+        if body.is_empty() {
+            return if required {
+                Err(self.body_required(request_id))
+            } else {
+                Ok(())
+            };
+        }
         let value = body::parse(body).map_err(|e| {
             let message = format!("{} at line {} column {}", e.message, e.line, e.column);
             let violation = Violation {

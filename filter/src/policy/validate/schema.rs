@@ -10,6 +10,14 @@ use crate::problem::excerpt;
 /// At most this many errors are reported per request.
 pub const MAX_ERRORS: usize = 10;
 const MAX_MESSAGE_CHARS: usize = 200;
+/// The `$schema` values that select a draft (each also without the `#`, or with it).
+const KNOWN_DRAFTS: &[&str] = &[
+    "https://json-schema.org/draft/2020-12/schema",
+    "https://json-schema.org/draft/2019-09/schema",
+    "http://json-schema.org/draft-07/schema#",
+    "http://json-schema.org/draft-06/schema#",
+    "http://json-schema.org/draft-04/schema#",
+];
 
 /// One reported violation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,8 +37,19 @@ pub struct Schema {
 impl Schema {
     /// Compiles a schema; the error says what is wrong and where in the schema.
     pub fn compile(schema: &Value) -> Result<Self, String> {
+        // Without `$schema` the crate's default applies (2020-12); a `$schema` naming a draft
+        // selects it. Any other `$schema` would be a custom metaschema, which would need a
+        // fetch: refused here with the list of what works.
+        if let Some(uri) = schema.get("$schema").and_then(Value::as_str)
+            && Draft::from_schema_uri(uri) == Draft::Unknown
+        {
+            return Err(format!(
+                "`$schema` `{}` is not a draft the filter knows: write one of {}, or leave it out for 2020-12",
+                excerpt(uri, MAX_MESSAGE_CHARS),
+                KNOWN_DRAFTS.join(", ")
+            ));
+        }
         let validator = jsonschema::options()
-            .with_draft(Draft::Draft202012)
             .should_validate_formats(true)
             .build(schema)
             .map_err(|e| {

@@ -60,7 +60,7 @@ fn body(config: &Config, bytes: &[u8]) -> Result<(), Refusal> {
         .validate
         .as_ref()
         .expect("validate")
-        .on_body(bytes, Some("r1"))
+        .on_body(bytes, true, Some("r1"))
 }
 
 fn problem(refusal: &Refusal) -> Value {
@@ -81,7 +81,8 @@ fn the_seeds_create_user_example() {
             false
         ),
         Ok(BodyPlan::Buffer {
-            limit: DEFAULT_MAX_BODY_BYTES
+            limit: DEFAULT_MAX_BODY_BYTES,
+            required: true
         })
     );
     assert_eq!(
@@ -203,7 +204,10 @@ fn size_content_type_and_bodies_where_none_belong() {
             &[("content-type", "application/json; charset=utf-8")],
             false
         )),
-        Ok(BodyPlan::Buffer { limit: 100 })
+        Ok(BodyPlan::Buffer {
+            limit: 100,
+            required: true
+        })
     );
     assert_eq!(
         code(start(
@@ -213,7 +217,10 @@ fn size_content_type_and_bodies_where_none_belong() {
             &[("content-type", "application/merge-patch+json")],
             false
         )),
-        Ok(BodyPlan::Buffer { limit: 100 })
+        Ok(BodyPlan::Buffer {
+            limit: 100,
+            required: true
+        })
     );
     assert_eq!(
         code(start(
@@ -407,4 +414,104 @@ fn local_refs_and_other_drafts_work() {
     }}));
     assert_eq!(body(&config, br#"{"n": 3}"#), Ok(()));
     assert!(body(&config, br#"{"n": 0}"#).is_err());
+}
+
+/// Each case needs its own draft's semantics: under 2020-12 each would validate differently.
+#[test]
+fn dollar_schema_selects_the_draft() {
+    let draft = |schema: Value| {
+        let config = config(json!({ "body": schema }));
+        move |bytes: &[u8]| body(&config, bytes).is_ok()
+    };
+    // Draft 4: `exclusiveMinimum` is a boolean modifying `minimum` (a number in 2020-12, where
+    // `true` does not compile).
+    let draft4 = draft(json!({
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "properties": {"n": {"type": "number", "minimum": 5, "exclusiveMinimum": true}}
+    }));
+    assert!(draft4(br#"{"n": 6}"#));
+    assert!(!draft4(br#"{"n": 5}"#));
+    // Draft 7: `items` as an array checks by position (2020-12 uses `prefixItems`, and an
+    // array `items` does not compile).
+    let draft7 = draft(json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "array",
+        "items": [{"type": "string"}, {"type": "integer"}]
+    }));
+    assert!(draft7(br#"["a", 1, null]"#));
+    assert!(!draft7(br#"[1, "a"]"#));
+    // Draft 2019-09: `$recursiveRef` (replaced by `$dynamicRef` in 2020-12).
+    let draft2019 = draft(json!({
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$recursiveAnchor": true,
+        "type": ["integer", "array"],
+        "items": {"$recursiveRef": "#"}
+    }));
+    assert!(draft2019(b"[1, [2, [3]]]"));
+    assert!(!draft2019(br#"[1, ["x"]]"#));
+    // Without `$schema`: 2020-12, where an array `items` is an error.
+    let refused = Config::from_bytes(
+        json!({"routes": [{"match": {"path": "/a"}, "validate": {"body": {"items": [{"type": "string"}]}}}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .expect_err("2020-12 by default");
+    assert!(
+        refused.to_string().starts_with(
+            "invalid configuration at `routes[0].validate.body`: the schema does not compile"
+        ),
+        "{refused}"
+    );
+}
+
+#[test]
+fn an_unknown_dollar_schema_is_refused() {
+    let refused = Config::from_bytes(
+        json!({"routes": [{"match": {"path": "/a"}, "validate": {"body": {"$schema": "http://json-schema.org/draft-03/schema#", "type": "object"}}}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .expect_err("refused");
+    assert_eq!(
+        refused.to_string(),
+        "invalid configuration at `routes[0].validate.body`: `$schema` `http://json-schema.org/draft-03/schema#` is not a draft the filter knows: write one of https://json-schema.org/draft/2020-12/schema, https://json-schema.org/draft/2019-09/schema, http://json-schema.org/draft-07/schema#, http://json-schema.org/draft-06/schema#, http://json-schema.org/draft-04/schema#, or leave it out for 2020-12"
+    );
+}
+
+#[test]
+fn every_known_dollar_schema_compiles_with_or_without_its_hash() {
+    for uri in [
+        "https://json-schema.org/draft/2020-12/schema",
+        "https://json-schema.org/draft/2019-09/schema",
+        "http://json-schema.org/draft-07/schema",
+        "http://json-schema.org/draft-06/schema",
+        "http://json-schema.org/draft-04/schema",
+    ] {
+        for written in [uri.to_string(), format!("{uri}#")] {
+            let config = config(json!({"body": {"$schema": written, "type": "object"}}));
+            assert_eq!(body(&config, b"{}"), Ok(()), "{written}");
+            assert!(body(&config, b"[]").is_err(), "{written}");
+        }
+    }
+}
+
+/// An HTTP/2 request whose headers did not end the stream, then an empty DATA frame: no body,
+/// as if the headers had ended it.
+#[test]
+fn a_stream_that_ends_empty_has_no_body() {
+    let config = config(json!({"body": create_user()}));
+    let validation = |route_method: &str| {
+        let plan = start(&config, route_method, "/users/1", &[JSON], false).expect("planned");
+        let BodyPlan::Buffer { required, .. } = plan else {
+            panic!("{route_method}: {plan:?}")
+        };
+        let route = config.routes.iter().next().expect("route");
+        let validate = route.policies.validate.as_ref().expect("validate");
+        validate
+            .on_body(b"", required, Some("r1"))
+            .map_err(|r| (r.response.status, r.reason.code()))
+    };
+    assert_eq!(validation("POST"), Err((400, "body_required")));
+    assert_eq!(validation("PUT"), Err((400, "body_required")));
 }
