@@ -72,11 +72,24 @@ impl Route {
         self.matches_method(method) && self.pattern.matches(path)
     }
 
+    /// A route listing `GET` also takes `HEAD`: servers answer HEAD as GET without its body
+    /// (RFC 9110 §9.3.2; Express, Flask and most frameworks do it for every GET handler), so
+    /// a HEAD must meet the GET route's limits and checks, not slip past them.
     pub fn matches_method(&self, method: &str) -> bool {
         match &self.methods {
             None => true,
-            Some(methods) => methods.iter().any(|m| m.as_str() == method),
+            Some(methods) => methods
+                .iter()
+                .any(|m| m.as_str() == method || (method == "HEAD" && *m == Method::GET)),
         }
+    }
+
+    /// The methods a route takes, as `Allow` lists them (`HEAD` with `GET`); `None`: any.
+    pub fn allowed_methods(&self) -> Option<impl Iterator<Item = &str>> {
+        let methods = self.methods.as_ref()?;
+        let head =
+            (methods.contains(&Method::GET) && !methods.contains(&Method::HEAD)).then_some("HEAD");
+        Some(methods.iter().map(Method::as_str).chain(head))
     }
 }
 

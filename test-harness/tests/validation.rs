@@ -381,7 +381,7 @@ fn a_strict_api_refuses_what_it_does_not_describe() {
     );
     let not_allowed = local(&proxy, Request::new("DELETE", "/users/1"));
     assert_eq!(not_allowed.status, 405);
-    assert_eq!(not_allowed.header_value("allow"), Some("GET"));
+    assert_eq!(not_allowed.header_value("allow"), Some("GET, HEAD"));
     assert_eq!(not_allowed.json_body()["code"], "method_not_allowed");
     // Preflights are still answered (CORS runs first).
     let preflight = local(

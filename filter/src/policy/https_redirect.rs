@@ -166,7 +166,12 @@ pub enum Verdict {
 impl HttpsRedirect {
     pub fn on_request(&self, request: &RequestHead<'_, '_>) -> Verdict {
         let scheme = match self.source {
-            Source::XForwardedProto => request.header("x-forwarded-proto"),
+            // A list (`https,http`) is several proxies' appends: the last is the nearest
+            // proxy's, the one a trusted-hops setup vouches for.
+            Source::XForwardedProto => request
+                .header("x-forwarded-proto")
+                .and_then(|v| v.rsplit(',').next())
+                .map(str::trim),
             Source::Scheme => request.header(":scheme"),
         };
         if !scheme.is_some_and(|s| s.eq_ignore_ascii_case("http")) {
@@ -266,6 +271,15 @@ mod tests {
             Some((308, "https://api.example.com/x".into()))
         );
         assert_eq!(verdict(&r, "/x", "api.example.com", "https"), Verdict::Pass);
+        // Several proxies' appends: the nearest (last) one says how the request arrived.
+        assert_eq!(
+            location(verdict(&r, "/x", "api.example.com", "https, http")),
+            Some((308, "https://api.example.com/x".into()))
+        );
+        assert_eq!(
+            verdict(&r, "/x", "api.example.com", "http,https"),
+            Verdict::Pass
+        );
         assert_eq!(
             verdict(&r, "/healthz", "api.example.com", "http"),
             Verdict::Pass

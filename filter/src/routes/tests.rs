@@ -71,6 +71,24 @@ fn methods_restrict_the_route_and_first_match_wins() {
 }
 
 #[test]
+fn a_get_route_takes_head_too() {
+    let t = table(
+        r#"{"routes":[
+            {"name":"read","match":{"path":"/users/{id}","methods":["GET"]}},
+            {"name":"create","match":{"path":"/users","methods":["POST"]}}
+        ]}"#,
+    );
+    let name = |m: &str, p: &str| t.find(m, p).map(|r| r.name.as_str());
+    assert_eq!(name("HEAD", "/users/1"), Some("read"));
+    assert_eq!(name("HEAD", "/users"), None);
+    let allowed: Vec<Vec<&str>> = t
+        .iter()
+        .filter_map(|r| r.allowed_methods().map(Iterator::collect))
+        .collect();
+    assert_eq!(allowed, [vec!["GET", "HEAD"], vec!["POST"]]);
+}
+
+#[test]
 fn default_route_name_is_the_pattern() {
     let t =
         table(r#"{"routes":[{"match":{"path":"/users/{id}"}},{"match":{"prefix":"/static/"}}]}"#);

@@ -153,7 +153,14 @@ impl Validation {
         end_of_stream: bool,
     ) -> Result<BodyPlan, Refusal> {
         let id = request.request_id();
-        let has_body = !end_of_stream;
+        // After a WebSocket upgrade (always a GET, RFC 6455; Envoy presents HTTP/2's extended
+        // CONNECT so too) or a CONNECT, what follows the headers is a tunnel's stream, not a
+        // request body: no body checks, no size limit over the whole session. Only for GET:
+        // a POST with `Upgrade` that the upstream does not take up is an ordinary request,
+        // whose body must still be checked.
+        let tunnel = (request.method == "GET" && request.header("upgrade").is_some())
+            || request.method == "CONNECT";
+        let has_body = !end_of_stream && !tunnel;
         let forbid_body = has_body && is_bodiless(request.method);
         let declared_body = request
             .header("content-length")
@@ -170,7 +177,7 @@ impl Validation {
         }
         if has_body && !forbid_body {
             self.check_content_type(request, id)?;
-        } else if self.body.is_some() && expects_body(request.method) {
+        } else if self.body.is_some() && expects_body(request.method) && !tunnel {
             return Err(self.body_required(id));
         }
         let mut violations = Vec::new();
@@ -179,7 +186,9 @@ impl Validation {
                 .path
                 .split_once('?')
                 .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
-            collect(query, params::query_pairs(text), "/query", &mut violations);
+            let mut pairs = params::query_pairs(text);
+            params::fold_bracketed(&mut pairs, &query.kinds);
+            collect(query, pairs, "/query", &mut violations);
         }
         if let Some(headers) = &self.headers {
             let pairs = request
@@ -356,8 +365,8 @@ pub fn unknown_route(routes: &crate::routes::RouteTable, request: &RequestHead<'
     for route in routes.iter().filter(|r| r.pattern.matches(path)) {
         path_known = true;
         // (A route for every method would have matched.)
-        if let Some(methods) = &route.methods {
-            allowed.extend(methods.iter().map(|m| m.as_str()));
+        if let Some(methods) = route.allowed_methods() {
+            allowed.extend(methods);
         }
     }
     let id = request.request_id();

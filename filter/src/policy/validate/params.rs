@@ -123,6 +123,22 @@ pub fn escape_pointer(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// Folds bracketed keys (`limit[]`, `limit[0]`, `limit[max]`) into the declared property they
+/// start with (`limit`), so they are checked against its schema. Frameworks such as Express
+/// (`qs`), Rails and PHP read `limit[]=1000` as `limit`; left as its own key, it would pass a
+/// schema without `additionalProperties: false` unchecked and reach the handler as `limit`.
+/// Keys whose base is not declared stay as they are.
+pub fn fold_bracketed(pairs: &mut [(String, String)], kinds: &[(String, Kind)]) {
+    for (name, _) in pairs.iter_mut() {
+        if let Some((base, _)) = name.split_once('[')
+            && !base.is_empty()
+            && kind(kinds, base).is_some()
+        {
+            name.truncate(base.len());
+        }
+    }
+}
+
 /// The decoded pairs of a query string (`+` is a space, `%xx` decoded, as forms do).
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.as_bytes())
@@ -159,6 +175,19 @@ mod tests {
         assert_eq!(
             to_object(query_pairs("page=two&full=yes"), &kinds, "/query"),
             Ok(json!({"page": "two", "full": "yes"}))
+        );
+        let folded = |query: &str| {
+            let mut pairs = query_pairs(query);
+            fold_bracketed(&mut pairs, &kinds);
+            to_object(pairs, &kinds, "/query")
+        };
+        assert_eq!(
+            folded("page[]=9&tag[]=1&tag[1]=2&other[]=x&q%5B%5D=c"),
+            Ok(json!({"page": 9, "tag": [1, 2], "other[]": "x", "q": "c"}))
+        );
+        assert_eq!(
+            folded("page=1&page[]=2").map_err(|v| v.message),
+            Err("given 2 times; one value is expected".to_string())
         );
         assert_eq!(
             to_object(query_pairs("page=1&page=2"), &kinds, "/query"),

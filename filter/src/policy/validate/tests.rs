@@ -353,7 +353,10 @@ fn unknown_routes_and_methods_when_strict() {
     );
     let not_allowed = decide("PUT", "/users/3");
     assert_eq!(not_allowed.response.status, 405);
-    assert_eq!(not_allowed.response.header("allow"), Some("DELETE, GET"));
+    assert_eq!(
+        not_allowed.response.header("allow"),
+        Some("DELETE, GET, HEAD")
+    );
 }
 
 #[test]
@@ -514,4 +517,32 @@ fn a_stream_that_ends_empty_has_no_body() {
     };
     assert_eq!(validation("POST"), Err((400, "body_required")));
     assert_eq!(validation("PUT"), Err((400, "body_required")));
+}
+
+/// A WebSocket upgrade's stream is a tunnel, not a body; a POST's `Upgrade` changes nothing.
+#[test]
+fn an_upgrade_is_not_a_body() {
+    let config = config(json!({"body": create_user(), "max_body_bytes": 100}));
+    let upgrade = [
+        ("upgrade", "websocket"),
+        ("connection", "upgrade"),
+        ("sec-websocket-version", "13"),
+    ];
+    assert_eq!(
+        start(&config, "GET", "/users/1", &upgrade, false),
+        Ok(BodyPlan::None)
+    );
+    let mut post = upgrade.to_vec();
+    post.push(JSON);
+    assert_eq!(
+        start(&config, "POST", "/users/1", &post, false),
+        Ok(BodyPlan::Buffer {
+            limit: 100,
+            required: true
+        })
+    );
+    assert_eq!(
+        start(&config, "POST", "/users/1", &upgrade, true).map_err(|r| r.reason),
+        Err(Reason::BodyRequired)
+    );
 }
