@@ -85,7 +85,7 @@ impl Config {
                 route.map_err(|e| e.within(&format!("routes[{index}]")))
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        check_metric_labels(&raw.routes)?;
+        check_metric_labels(&raw.routes, &routes)?;
         let limits = distinct_limits(&defaults, &routes)?;
         let unknown_routes = match &raw.defaults.validate {
             Some(Section::On(v)) => v.unknown_routes.unwrap_or_default(),
@@ -146,10 +146,19 @@ mod tests;
 /// routes with the same label, or one labelled `unmatched`, would merge their counts silently.
 /// Unnamed routes are labelled by their path pattern and may share it (`GET /users` and
 /// `POST /users`); naming them separates their counts.
-fn check_metric_labels(routes: &[raw::RawRoute]) -> Result<(), ConfigError> {
+fn check_metric_labels(raw: &[raw::RawRoute], routes: &[Route]) -> Result<(), ConfigError> {
     let mut seen: Vec<(String, usize)> = Vec::new();
-    for (index, route) in routes.iter().enumerate() {
+    for (index, (route, compiled)) in raw.iter().zip(routes).enumerate() {
         let Some(name) = &route.name else {
+            if crate::metrics::label(&compiled.name) == "unmatched" {
+                return Err(ConfigError::new(
+                    format!("routes[{index}]"),
+                    format!(
+                        "its path `{}` gives the metric name `unmatched`, which counts the requests no route matches; give the route a `name`",
+                        compiled.name
+                    ),
+                ));
+            }
             continue;
         };
         let label = crate::metrics::label(name);

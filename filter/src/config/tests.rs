@@ -81,4 +81,10 @@ fn route_names_that_would_merge_counters_are_refused() {
     assert_eq!(error.path, "routes[0].name");
     config(r#"{"routes":[{"match":{"path":"/users","methods":["GET"]}},{"match":{"path":"/users","methods":["POST"]}}]}"#)
         .expect("unnamed routes may share their pattern");
+    assert_eq!(
+        config(r#"{"routes":[{"match":{"prefix":"/unmatched/"}}]}"#)
+            .expect_err("reserved label")
+            .to_string(),
+        "invalid configuration at `routes[0]`: its path `/unmatched/*` gives the metric name `unmatched`, which counts the requests no route matches; give the route a `name`"
+    );
 }
