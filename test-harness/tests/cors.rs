@@ -336,40 +336,62 @@ fn a_preflight_is_never_forwarded() {
 }
 
 /// A preflight belongs to the route of the request it announces: a route written for
-/// `POST /orders` (with its own CORS, none in defaults) answers the browser's
-/// `OPTIONS /orders`, even in a strict API that refuses methods a route does not list.
-#[test]
-fn a_preflight_is_answered_by_the_route_of_the_method_it_announces() {
-    let proxy = Harness::filter()
-        .config(json!({
-            "defaults": {"validate": {"unknown_routes": "reject"}},
-            "routes": [{"name": "orders", "match": {"path": "/orders", "methods": ["POST"]},
-                        "cors": {"allow_origins": [APP], "allow_methods": ["POST"]}}]
-        }))
-        .start()
-        .expect("filter starts");
+/// `POST /echo` (the backend echoes; with its own CORS, none in defaults) answers the browser's
+/// `OPTIONS /echo`, even in a strict API that refuses methods a route does not list.
+fn strict_routes() -> Value {
+    json!({
+        "defaults": {"validate": {"unknown_routes": "reject"}},
+        "routes": [{"name": "echo", "match": {"path": "/echo", "methods": ["POST"]},
+                    "cors": {"allow_origins": [APP], "allow_methods": ["POST"]}}]
+    })
+}
+
+fn preflight_by_announced_method(target: &dyn Target) {
+    let who = target.name();
     let preflight = |method: &str| {
-        let request = Request::options("/orders")
-            .header("origin", APP)
-            .header("access-control-request-method", method);
-        let exchange = proxy.request(request).expect("request");
-        assert!(exchange.upstream_request().is_err(), "never forwarded");
-        exchange.local_response().expect("answered").clone()
+        target.send(
+            Request::options("/echo")
+                .header("origin", APP)
+                .header("access-control-request-method", method),
+        )
     };
     let allowed = preflight("POST");
-    assert_eq!(allowed.status, 204, "{}", allowed.text());
-    assert_eq!(one_acao(&allowed, "native host"), APP);
+    assert_eq!(allowed.status, 204, "{who}: {}", allowed.text());
+    assert_eq!(one_acao(&allowed, who), APP);
     assert_eq!(
         allowed.header_value("access-control-allow-methods"),
-        Some("POST")
+        Some("POST"),
+        "{who}"
     );
-    // No route serves GET /orders, so this is a plain OPTIONS, which the strict API refuses.
+    // The actual request it announced goes through, with its CORS headers.
+    let posted = target.send(
+        Request::post("/echo")
+            .header("origin", APP)
+            .json(&json!({"item": 1})),
+    );
+    assert_eq!(posted.status, 200, "{who}: {}", posted.text());
+    assert_eq!(one_acao(&posted, who), APP);
+    // No route serves GET /echo, so this is a plain OPTIONS, which the strict API refuses.
     let unserved = preflight("GET");
-    assert_eq!(unserved.status, 405, "{}", unserved.text());
-    assert_eq!(unserved.header_value("allow"), Some("POST"));
-    assert_eq!(unserved.json_body()["code"], "method_not_allowed");
-    let plain_options = proxy
-        .request(Request::options("/orders").header("origin", APP))
-        .expect("request");
-    assert_eq!(plain_options.local_response().expect("refused").status, 405);
+    assert_eq!(unserved.status, 405, "{who}: {}", unserved.text());
+    assert_eq!(unserved.header_value("allow"), Some("POST"), "{who}");
+    assert_eq!(unserved.json_body()["code"], "method_not_allowed", "{who}");
+    let plain_options = target.send(Request::options("/echo").header("origin", APP));
+    assert_eq!(plain_options.status, 405, "{who}");
+}
+
+#[test]
+fn a_preflight_is_answered_by_the_route_of_the_method_it_announces() {
+    let native = NativeTarget {
+        proxy: Harness::filter()
+            .config(strict_routes())
+            .start()
+            .expect("filter starts"),
+        backend: backend(),
+    };
+    preflight_by_announced_method(&native);
+    let envoy = EnvoyTarget(
+        Envoy::start(&Bootstrap::new(backend(), strict_routes())).expect("envoy starts"),
+    );
+    preflight_by_announced_method(&envoy);
 }
