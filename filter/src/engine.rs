@@ -173,17 +173,14 @@ impl Engine {
     }
 
     /// The route a request belongs to, if any. A CORS preflight belongs to the route of the
-    /// request it announces (`Access-Control-Request-Method` on the same path), when that
-    /// route has CORS: a route written for `POST /users` answers the browser's
-    /// `OPTIONS /users` before the POST. Otherwise it is routed as a plain `OPTIONS`.
+    /// request it announces (`Access-Control-Request-Method` on the same path), so that a
+    /// route written for `POST /users` answers the browser's `OPTIONS /users` with its own
+    /// CORS policy (and, with `cors: false`, lets it through to the upstream).
     pub fn route_for(&self, request: &RequestHead<'_, '_>) -> Option<&Route> {
-        if let Some(announced) = cors::announced_method(request)
-            && let Some(route) = self.config.routes.find(announced, request.path)
-            && route.policies.cors.is_some()
-        {
-            return Some(route);
+        match cors::announced_method(request) {
+            Some(announced) => self.config.routes.find_preflight(announced, request.path),
+            None => self.config.routes.find(request.method, request.path),
         }
-        self.config.routes.find(request.method, request.path)
     }
 
     fn route_name(&self, route: Option<usize>) -> &str {

@@ -301,6 +301,19 @@ impl RouteTable {
         self.routes.iter().find(|r| r.matches(method, path))
     }
 
+    /// The route of a CORS preflight announcing `announced`: the first route that takes the
+    /// announced method, or that lists `OPTIONS` itself (to handle preflights its own way).
+    pub fn find_preflight(&self, announced: &str, path: &str) -> Option<&Route> {
+        let path = path_only(path);
+        self.routes.iter().find(|r| {
+            r.pattern.matches(path)
+                && (r.matches_method(announced)
+                    || r.methods
+                        .as_ref()
+                        .is_some_and(|m| m.contains(&Method::OPTIONS)))
+        })
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
     }

@@ -395,3 +395,41 @@ fn a_preflight_is_answered_by_the_route_of_the_method_it_announces() {
     );
     preflight_by_announced_method(&envoy);
 }
+
+/// A route that turns CORS off leaves its preflights to the upstream: the defaults' CORS does
+/// not answer them for it.
+#[test]
+fn a_route_without_cors_leaves_its_preflights_to_the_upstream() {
+    let target = NativeTarget {
+        proxy: Harness::filter()
+            .config(json!({
+                "defaults": {"cors": {"allow_origins": [APP]}},
+                "routes": [{"name": "own_cors", "match": {"prefix": "/echo/own", "methods": ["PUT"]}, "cors": false}]
+            }))
+            .start()
+            .expect("filter starts"),
+        backend: backend(),
+    };
+    let preflight = |path: &str| {
+        target.send(
+            Request::options(path)
+                .header("origin", APP)
+                .header("access-control-request-method", "PUT"),
+        )
+    };
+    let upstream = preflight("/echo/own");
+    assert_eq!(upstream.status, 200, "{}", upstream.text());
+    assert_eq!(
+        upstream.json_body()["method"],
+        "OPTIONS",
+        "the backend answered"
+    );
+    assert!(
+        upstream
+            .header_all("access-control-allow-origin")
+            .is_empty()
+    );
+    let answered = preflight("/echo/other");
+    assert_eq!(answered.status, 204, "{}", answered.text());
+    assert_eq!(one_acao(&answered, "native host"), APP);
+}

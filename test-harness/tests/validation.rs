@@ -528,3 +528,37 @@ fn dollar_schema_selects_draft_4() {
         )
     );
 }
+
+/// A HEAD meets the GET route's checks (servers answer HEAD as GET), and a query key in
+/// bracket form cannot slip past its schema.
+#[test]
+fn head_and_bracketed_query_keys_meet_the_get_routes_checks() {
+    let proxy = native(
+        json!({"routes": [{"name": "user", "match": {"path": "/users/{id}", "methods": ["GET"]},
+        "validate": {
+            "path_params": {"id": {"type": "integer", "minimum": 1}},
+            "query": {"type": "object", "properties": {"limit": {"type": "integer", "maximum": 50}}}
+        }}]}),
+    );
+    let head = local(&proxy, Request::new("HEAD", "/users/abc"));
+    assert_eq!(
+        (
+            head.status,
+            head.json_body()["errors"][0]["pointer"].clone()
+        ),
+        (400, json!("/path/id"))
+    );
+    let bracketed = local(&proxy, Request::get("/users/1?limit[]=1000"));
+    assert_eq!(bracketed.status, 400);
+    assert_eq!(
+        bracketed.json_body()["errors"][0],
+        json!({"pointer": "/query/limit", "keyword": "type", "message": "given as a list (`limit[]`); one value is expected"})
+    );
+    let operator = local(&proxy, Request::get("/users/1?limit%5B%24gt%5D=0"));
+    assert_eq!(operator.status, 400);
+    assert_eq!(operator.json_body()["errors"][0]["pointer"], "/query/limit");
+    let ok = proxy
+        .request(Request::get("/users/1?limit=10"))
+        .expect("request");
+    assert_eq!(ok.outcome(), StreamOutcome::Forwarded);
+}

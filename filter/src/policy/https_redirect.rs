@@ -167,11 +167,11 @@ impl HttpsRedirect {
     pub fn on_request(&self, request: &RequestHead<'_, '_>) -> Verdict {
         let scheme = match self.source {
             // A list (`https,http`) is several proxies' appends: the last is the nearest
-            // proxy's, the one a trusted-hops setup vouches for.
+            // proxy's, the one a trusted-hops setup vouches for. An empty element (`http,`)
+            // is no one's word.
             Source::XForwardedProto => request
                 .header("x-forwarded-proto")
-                .and_then(|v| v.rsplit(',').next())
-                .map(str::trim),
+                .and_then(|v| v.rsplit(',').map(str::trim).find(|proto| !proto.is_empty())),
             Source::Scheme => request.header(":scheme"),
         };
         if !scheme.is_some_and(|s| s.eq_ignore_ascii_case("http")) {
@@ -279,6 +279,10 @@ mod tests {
         assert_eq!(
             verdict(&r, "/x", "api.example.com", "http,https"),
             Verdict::Pass
+        );
+        assert_eq!(
+            location(verdict(&r, "/x", "api.example.com", "http, ")),
+            Some((308, "https://api.example.com/x".into()))
         );
         assert_eq!(
             verdict(&r, "/healthz", "api.example.com", "http"),

@@ -175,3 +175,18 @@ proptest! {
         let _ = t.find(&method, &path);
     }
 }
+
+#[test]
+fn a_preflight_takes_the_route_of_its_announced_method_or_one_listing_options() {
+    let t = table(
+        r#"{"routes":[
+            {"name":"own_preflights","match":{"path":"/a","methods":["OPTIONS"]}},
+            {"name":"create_a","match":{"path":"/a","methods":["POST"]}},
+            {"name":"create_b","match":{"path":"/b","methods":["POST"]}}
+        ]}"#,
+    );
+    let name = |m: &str, p: &str| t.find_preflight(m, p).map(|r| r.name.as_str());
+    assert_eq!(name("POST", "/a"), Some("own_preflights"));
+    assert_eq!(name("POST", "/b?x=1"), Some("create_b"));
+    assert_eq!(name("GET", "/b"), None);
+}

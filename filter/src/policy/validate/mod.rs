@@ -138,6 +138,26 @@ fn is_bodiless(method: &str) -> bool {
     matches!(method, "GET" | "HEAD")
 }
 
+/// After a WebSocket handshake (a GET with `Upgrade: websocket`, RFC 6455; Envoy presents
+/// HTTP/2's extended CONNECT the same way) or a CONNECT, what follows the headers is a
+/// tunnel's stream, not a request body: no body checks, no size limit over the whole session.
+/// A handshake declares no body (no `Content-Length` other than 0, no `Transfer-Encoding`):
+/// one that does, any other `Upgrade`, or an `Upgrade` on another method is an ordinary
+/// request if the upstream does not take the upgrade up, so its body is still checked.
+fn is_tunnel(request: &RequestHead<'_, '_>) -> bool {
+    if request.method == "CONNECT" {
+        return true;
+    }
+    request.method == "GET"
+        && request
+            .header("upgrade")
+            .is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
+        && request
+            .header("content-length")
+            .is_none_or(|v| v.trim() == "0")
+        && request.header("transfer-encoding").is_none()
+}
+
 /// Methods whose requests are expected to carry the body a schema describes.
 fn expects_body(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH")
@@ -153,13 +173,7 @@ impl Validation {
         end_of_stream: bool,
     ) -> Result<BodyPlan, Refusal> {
         let id = request.request_id();
-        // After a WebSocket upgrade (always a GET, RFC 6455; Envoy presents HTTP/2's extended
-        // CONNECT so too) or a CONNECT, what follows the headers is a tunnel's stream, not a
-        // request body: no body checks, no size limit over the whole session. Only for GET:
-        // a POST with `Upgrade` that the upstream does not take up is an ordinary request,
-        // whose body must still be checked.
-        let tunnel = (request.method == "GET" && request.header("upgrade").is_some())
-            || request.method == "CONNECT";
+        let tunnel = is_tunnel(request);
         let has_body = !end_of_stream && !tunnel;
         let forbid_body = has_body && is_bodiless(request.method);
         let declared_body = request
@@ -187,8 +201,10 @@ impl Validation {
                 .split_once('?')
                 .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
             let mut pairs = params::query_pairs(text);
-            params::fold_bracketed(&mut pairs, &query.kinds);
-            collect(query, pairs, "/query", &mut violations);
+            match params::fold_bracketed(&mut pairs, &query.kinds, "/query") {
+                Ok(()) => collect(query, pairs, "/query", &mut violations),
+                Err(violation) => violations.push(violation),
+            }
         }
         if let Some(headers) = &self.headers {
             let pairs = request

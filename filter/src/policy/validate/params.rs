@@ -123,20 +123,45 @@ pub fn escape_pointer(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Folds bracketed keys (`limit[]`, `limit[0]`, `limit[max]`) into the declared property they
-/// start with (`limit`), so they are checked against its schema. Frameworks such as Express
-/// (`qs`), Rails and PHP read `limit[]=1000` as `limit`; left as its own key, it would pass a
-/// schema without `additionalProperties: false` unchecked and reach the handler as `limit`.
-/// Keys whose base is not declared stay as they are.
-pub fn fold_bracketed(pairs: &mut [(String, String)], kinds: &[(String, Kind)]) {
+/// Bracketed keys whose base is a declared property (`limit[]`, `tag[0]`, `id[$ne]`), read as
+/// frameworks such as Express (`qs`), Rails and PHP read them: `tag[]` and `tag[0]` are items
+/// of the list `tag`, `id[$ne]` is an object `id`. Left as keys of their own, they would slip
+/// past the property's schema (unless `additionalProperties: false`) and reach the handler as
+/// a list or an object where the schema promised one value, the shape of operator injection
+/// (`?id[$ne]=x`). So list items of a declared list are folded into it, and any other
+/// bracketed form of a declared property is refused. Keys whose base is not declared stay as
+/// they are.
+pub fn fold_bracketed(
+    pairs: &mut [(String, String)],
+    kinds: &[(String, Kind)],
+    prefix: &str,
+) -> Result<(), Violation> {
     for (name, _) in pairs.iter_mut() {
-        if let Some((base, _)) = name.split_once('[')
-            && !base.is_empty()
-            && kind(kinds, base).is_some()
-        {
+        let Some((base, rest)) = name.split_once('[') else {
+            continue;
+        };
+        let Some(kind) = kind(kinds, base) else {
+            continue;
+        };
+        let list_item = rest
+            .strip_suffix(']')
+            .is_some_and(|index| index.bytes().all(|b| b.is_ascii_digit()));
+        if list_item && matches!(kind, Kind::Array(_)) {
             name.truncate(base.len());
+            continue;
         }
+        let message = if list_item {
+            format!("given as a list (`{base}[]`); one value is expected")
+        } else {
+            format!("given as an object (`{base}[...]`), which this parameter is not")
+        };
+        return Err(Violation {
+            pointer: format!("{prefix}/{}", escape_pointer(base)),
+            keyword: "type".into(),
+            message: crate::problem::excerpt(&message, 200),
+        });
     }
+    Ok(())
 }
 
 /// The decoded pairs of a query string (`+` is a space, `%xx` decoded, as forms do).
@@ -178,16 +203,31 @@ mod tests {
         );
         let folded = |query: &str| {
             let mut pairs = query_pairs(query);
-            fold_bracketed(&mut pairs, &kinds);
+            fold_bracketed(&mut pairs, &kinds, "/query")?;
             to_object(pairs, &kinds, "/query")
         };
         assert_eq!(
-            folded("page[]=9&tag[]=1&tag[1]=2&other[]=x&q%5B%5D=c"),
-            Ok(json!({"page": 9, "tag": [1, 2], "other[]": "x", "q": "c"}))
+            folded("tag[]=1&tag[1]=2&tag=3&other[]=x&other[a]=y&[]=z"),
+            Ok(json!({"tag": [1, 2, 3], "other[]": "x", "other[a]": "y", "[]": "z"}))
+        );
+        let refused = |query: &str| folded(query).map_err(|v| (v.pointer, v.message));
+        assert_eq!(
+            refused("page[]=9"),
+            Err((
+                "/query/page".to_string(),
+                "given as a list (`page[]`); one value is expected".to_string()
+            ))
         );
         assert_eq!(
-            folded("page=1&page[]=2").map_err(|v| v.message),
-            Err("given 2 times; one value is expected".to_string())
+            refused("q%5B%24ne%5D=x"),
+            Err((
+                "/query/q".to_string(),
+                "given as an object (`q[...]`), which this parameter is not".to_string()
+            ))
+        );
+        assert_eq!(
+            refused("tag[a]=1").map_err(|(_, m)| m),
+            Err("given as an object (`tag[...]`), which this parameter is not".to_string())
         );
         assert_eq!(
             to_object(query_pairs("page=1&page=2"), &kinds, "/query"),

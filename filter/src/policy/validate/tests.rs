@@ -517,6 +517,25 @@ fn a_stream_that_ends_empty_has_no_body() {
     };
     assert_eq!(validation("POST"), Err((400, "body_required")));
     assert_eq!(validation("PUT"), Err((400, "body_required")));
+    // A method that may go without a body passes, as when its headers end the stream.
+    let any_method = Config::from_bytes(
+        json!({"routes": [{"match": {"path": "/users/{id}"}, "validate": {"body": create_user()}}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("valid");
+    let plan = start(&any_method, "DELETE", "/users/1", &[JSON], false);
+    assert_eq!(
+        plan,
+        Ok(BodyPlan::Buffer {
+            limit: DEFAULT_MAX_BODY_BYTES,
+            required: false
+        })
+    );
+    let route = any_method.routes.iter().next().expect("route");
+    let validate = route.policies.validate.as_ref().expect("validate");
+    assert_eq!(validate.on_body(b"", false, Some("r1")), Ok(()));
+    assert!(validate.on_body(b"{}", false, Some("r1")).is_err());
 }
 
 /// A WebSocket upgrade's stream is a tunnel, not a body; a POST's `Upgrade` changes nothing.
@@ -544,5 +563,19 @@ fn an_upgrade_is_not_a_body() {
     assert_eq!(
         start(&config, "POST", "/users/1", &upgrade, true).map_err(|r| r.reason),
         Err(Reason::BodyRequired)
+    );
+    // A handshake declares no body: one that does, or another upgrade, is an ordinary GET.
+    let with = |extra: (&'static str, &'static str)| {
+        let mut headers = upgrade.to_vec();
+        headers.push(extra);
+        start(&config, "GET", "/users/1", &headers, false).map_err(|r| r.reason)
+    };
+    assert_eq!(with(("content-length", "50")), Err(Reason::BodyNotAllowed));
+    assert_eq!(with(("transfer-encoding", "chunked")), Ok(BodyPlan::Forbid));
+    assert_eq!(with(("content-length", "0")), Ok(BodyPlan::None));
+    let other = [("upgrade", "h2c"), ("connection", "upgrade")];
+    assert_eq!(
+        start(&config, "GET", "/users/1", &other, false),
+        Ok(BodyPlan::Forbid)
     );
 }
