@@ -685,3 +685,7 @@ impl Engine {
         }
     }
 }
+
+// Property tests: native only (proptest has no entropy or clock on wasm32 under Node).
+#[cfg(all(test, not(target_family = "wasm")))]
+mod tests;
