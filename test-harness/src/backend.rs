@@ -12,6 +12,7 @@
 //! | `GET /cors-upstream` | 200 with the upstream's own `Access-Control-Allow-Origin: *` and `Vary: Accept-Encoding` |
 //! | `GET /slow?ms=N` | 200 after N milliseconds |
 //! | any `/echo...` | 200 with the method, path, headers and body size it received |
+//! | `GET /ws` with `Upgrade: websocket` | 101, then every byte sent back (a tunnel echo) |
 //!
 //! Every response carries `X-Powered-By: Express`, like a default app server.
 
@@ -93,6 +94,7 @@ async fn serve(listener: std::net::TcpListener) {
             let service = service_fn(move |request| handle(request, Arc::clone(&users)));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await;
         });
     }
@@ -120,10 +122,55 @@ fn lock(users: &Users) -> std::sync::MutexGuard<'_, Vec<Value>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Takes a WebSocket handshake on `/ws` and echoes the tunnel's bytes (no frame parsing: the
+/// test checks that bytes cross the proxy both ways).
+fn upgrade_to_echo(request: &mut Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    let wants_websocket = request.uri().path() == "/ws"
+        && request
+            .headers()
+            .get("upgrade")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !wants_websocket {
+        return None;
+    }
+    let upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let mut io = TokioIo::new(upgraded);
+        let mut buffer = [0u8; 4096];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut io, &mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let Some(bytes) = buffer.get(..n) else { return };
+                    if tokio::io::AsyncWriteExt::write_all(&mut io, bytes)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        .body(Full::new(Bytes::new()))
+        .ok()
+}
+
 async fn handle(
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     users: Users,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(switching) = upgrade_to_echo(&mut request) {
+        return Ok(switching);
+    }
     let method = request.method().as_str().to_string();
     let target = request
         .uri()

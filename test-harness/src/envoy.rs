@@ -43,6 +43,8 @@ pub struct Bootstrap {
     /// Whether HTTP/1.1 request trailers reach the filters (`enable_trailers`; HTTP/2 and
     /// HTTP/3 always deliver them).
     pub http1_trailers: bool,
+    /// Whether the connection manager accepts WebSocket upgrades (`upgrade_configs`).
+    pub websockets: bool,
 }
 
 impl Bootstrap {
@@ -57,11 +59,17 @@ impl Bootstrap {
             env: Vec::new(),
             with_filter: true,
             http1_trailers: false,
+            websockets: false,
         }
     }
 
     pub fn http1_trailers(mut self) -> Self {
         self.http1_trailers = true;
+        self
+    }
+
+    pub fn websockets(mut self) -> Self {
+        self.websockets = true;
         self
     }
 
@@ -149,6 +157,11 @@ impl Bootstrap {
                             }]},
                             "http_filters": http_filters,
                             "http_protocol_options": {"enable_trailers": self.http1_trailers},
+                            "upgrade_configs": if self.websockets {
+                                json!([{"upgrade_type": "websocket"}])
+                            } else {
+                                json!([])
+                            },
                         },
                     }]}],
                 }],

@@ -562,3 +562,48 @@ fn head_and_bracketed_query_keys_meet_the_get_routes_checks() {
         .expect("request");
     assert_eq!(ok.outcome(), StreamOutcome::Forwarded);
 }
+
+/// A WebSocket handshake on a validated route opens its tunnel through a real Envoy (with
+/// `upgrade_configs`), and bytes cross it both ways: the stream after the handshake is not
+/// a body to refuse. Its parameters are still checked.
+#[test]
+fn a_websocket_opens_through_a_validated_route_on_a_real_envoy() {
+    use std::io::{Read, Write};
+    let config = json!({"routes": [{"name": "ws", "match": {"path": "/ws", "methods": ["GET"]},
+        "validate": {"query": {"type": "object", "properties": {"room": {"type": "integer"}}}}}]});
+    let envoy =
+        Envoy::start(&Bootstrap::new(backend(), config).websockets()).expect("envoy starts");
+    let handshake = |query: &str| {
+        let mut stream = std::net::TcpStream::connect(envoy.listener).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET /ws{query} HTTP/1.1\r\nhost: localhost\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
+        )
+        .expect("handshake sent");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = stream.read(&mut byte).expect("response head");
+            assert_eq!(
+                n,
+                1,
+                "connection closed after {:?}",
+                String::from_utf8_lossy(&head)
+            );
+            head.push(byte[0]);
+        }
+        (stream, String::from_utf8_lossy(&head).to_string())
+    };
+    let (mut stream, head) = handshake("?room=7");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}\n{}", envoy.log());
+    let frames: &[u8] = b"\x81\x05hello, and more bytes than a GET body may have";
+    stream.write_all(frames).expect("tunnel write");
+    let mut echoed = vec![0u8; frames.len()];
+    stream.read_exact(&mut echoed).expect("tunnel read");
+    assert_eq!(echoed, frames);
+    let (_, refused) = handshake("?room=seven");
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+}
