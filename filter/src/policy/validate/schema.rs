@@ -9,7 +9,8 @@ use crate::problem::excerpt;
 
 /// At most this many errors are reported per request.
 pub const MAX_ERRORS: usize = 10;
-const MAX_MESSAGE_CHARS: usize = 200;
+/// Messages are cut to this many characters.
+pub const MAX_MESSAGE_CHARS: usize = 200;
 /// The `$schema` values that select a draft (each also without the `#`, or with it).
 const KNOWN_DRAFTS: &[&str] = &[
     "https://json-schema.org/draft/2020-12/schema",
