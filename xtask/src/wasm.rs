@@ -15,20 +15,75 @@ use crate::lock::FileLock;
 use crate::paths;
 use crate::process::{apt_install, output, run};
 
-/// Debian packages that give a Rust toolchain able to build std for wasm32 from source.
-pub const DEBIAN_PACKAGES: &[&str] = &[
-    "rustc-web",
-    "cargo-web",
-    "rust-web-src",
-    "lld-22",
-    "wasi-libc",
-];
+/// A file the Debian toolchain path runs or reads, and the Debian package that provides it.
+#[derive(Debug, Clone, Copy)]
+pub struct DebianFile {
+    pub path: &'static str,
+    pub package: &'static str,
+}
 
-const DEBIAN_CARGO: &str = "/usr/bin/cargo";
-const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
-const DEBIAN_STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
-const DEBIAN_LLD: &str = "/usr/bin/rust-lld";
-const WASI_LIBC: &str = "/usr/lib/wasm32-wasi";
+const DEBIAN_CARGO: DebianFile = DebianFile {
+    path: "/usr/bin/cargo",
+    package: "cargo-web",
+};
+const DEBIAN_RUSTC: DebianFile = DebianFile {
+    path: "/usr/bin/rustc",
+    package: "rustc-web",
+};
+const DEBIAN_RUSTDOC: &str = "/usr/bin/rustdoc";
+const DEBIAN_STD_SOURCE: DebianFile = DebianFile {
+    path: "/usr/lib/rustlib/src/rust/library",
+    package: "rust-web-src",
+};
+/// The wasm linker, named explicitly: rustc's wasm32 targets call `rust-lld` by default, and
+/// Debian's rustc-web does not ship one. `wasm-ld` from the LLVM that rustc-web is built on
+/// (LLVM 22) links what it emits; rustc infers the wasm linker flavor from the name.
+pub const DEBIAN_WASM_LD: DebianFile = DebianFile {
+    path: "/usr/bin/wasm-ld-22",
+    package: "lld-22",
+};
+/// The C library Rust's std links against on `wasm32-wasip1` (rustup ships its own copy).
+const WASI_LIBC: DebianFile = DebianFile {
+    path: "/usr/lib/wasm32-wasi",
+    package: "wasi-libc",
+};
+
+/// The files the Debian path needs for `target`.
+fn debian_files(target: &str) -> Vec<DebianFile> {
+    let mut files = vec![
+        DEBIAN_CARGO,
+        DEBIAN_RUSTC,
+        DEBIAN_STD_SOURCE,
+        DEBIAN_WASM_LD,
+    ];
+    if target == FILTER_TARGET {
+        files.push(WASI_LIBC);
+    }
+    files
+}
+
+/// Debian packages that give a Rust toolchain able to build std for wasm32 from source.
+pub fn debian_packages(target: &str) -> Vec<&'static str> {
+    debian_files(target).iter().map(|f| f.package).collect()
+}
+
+/// The files of the Debian path that are missing for `target`.
+fn debian_missing(target: &str) -> Vec<DebianFile> {
+    debian_files(target)
+        .into_iter()
+        .filter(|f| !Path::new(f.path).exists())
+        .collect()
+}
+
+/// RUSTFLAGS for the Debian path: the linker by its path (never `rust-lld`), and wasi-libc for
+/// the WASI target.
+pub fn debian_rustflags(target: &str) -> String {
+    let mut flags = format!("-C linker={}", DEBIAN_WASM_LD.path);
+    if target == FILTER_TARGET {
+        flags.push_str(&format!(" -L {}", WASI_LIBC.path));
+    }
+    flags
+}
 
 /// The wasm32 target the filter is built for; Envoy implements the WASI calls Rust's std uses.
 pub const FILTER_TARGET: &str = "wasm32-wasip1";
@@ -48,21 +103,29 @@ impl Toolchain {
         if rustup_has_target(target) {
             return Ok(Self::Rustup);
         }
-        if debian_toolchain_ready(target) {
+        if debian_missing(target).is_empty() {
             return Ok(Self::DebianBuildStd);
         }
         let _lock = FileLock::acquire("apt")?;
-        if !debian_toolchain_ready(target) {
-            apt_install(DEBIAN_PACKAGES)?;
+        let missing = debian_missing(target);
+        if !missing.is_empty() {
+            let packages: Vec<&str> = missing.iter().map(|f| f.package).collect();
+            apt_install(&packages)?;
         }
-        if debian_toolchain_ready(target) {
-            Ok(Self::DebianBuildStd)
-        } else {
-            Err(format!(
-                "no wasm32 toolchain: `rustup target add {target}` (with internet) or `apt-get install {}`",
-                DEBIAN_PACKAGES.join(" ")
-            ))
+        let missing = debian_missing(target);
+        if missing.is_empty() {
+            return Ok(Self::DebianBuildStd);
         }
+        let files: Vec<String> = missing
+            .iter()
+            .map(|f| format!("{} (Debian package {})", f.path, f.package))
+            .collect();
+        Err(format!(
+            "no wasm32 toolchain: rustup has no `{target}` standard library, and Debian's \
+             toolchain is incomplete after installing it: missing {}. With internet, \
+             `rustup target add {target}` is the other way",
+            files.join(", ")
+        ))
     }
 
     /// A `cargo` command set up to build for `target` with this toolchain; `subcommand` is
@@ -75,25 +138,16 @@ impl Toolchain {
                 cmd.arg(subcommand).arg("--target").arg(target);
             }
             Self::DebianBuildStd => {
-                cmd = Command::new(DEBIAN_CARGO);
-                // The Debian cargo must find the Debian rustc, not rustup's proxy.
-                for var in [
-                    "RUSTC",
-                    "RUSTC_WRAPPER",
-                    "RUSTDOC",
-                    "RUSTUP_TOOLCHAIN",
-                    "CARGO",
-                ] {
+                cmd = Command::new(DEBIAN_CARGO.path);
+                // The Debian cargo must run the Debian rustc, not rustup's proxy; every tool
+                // is named by its path, so PATH plays no part (no `rust-lld` is looked up).
+                for var in ["RUSTC_WRAPPER", "RUSTUP_TOOLCHAIN", "CARGO"] {
                     cmd.env_remove(var);
                 }
-                let path = std::env::var("PATH").unwrap_or_default();
-                cmd.env("PATH", format!("/usr/bin:{path}"))
-                    .env("RUSTC", DEBIAN_RUSTC)
+                cmd.env("RUSTC", DEBIAN_RUSTC.path)
+                    .env("RUSTDOC", DEBIAN_RUSTDOC)
                     .env("RUSTC_BOOTSTRAP", "1")
-                    .env_remove("RUSTFLAGS");
-                if target == FILTER_TARGET {
-                    cmd.env("RUSTFLAGS", format!("-L {WASI_LIBC}"));
-                }
+                    .env("RUSTFLAGS", debian_rustflags(target));
                 cmd.arg(subcommand)
                     .arg("--target")
                     .arg(target)
@@ -128,14 +182,6 @@ fn rustup_has_target(target: &str) -> bool {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
     })
-}
-
-fn debian_toolchain_ready(target: &str) -> bool {
-    let mut needed = vec![DEBIAN_CARGO, DEBIAN_RUSTC, DEBIAN_STD_SOURCE, DEBIAN_LLD];
-    if target == FILTER_TARGET {
-        needed.push(WASI_LIBC);
-    }
-    needed.iter().all(|p| Path::new(p).exists())
 }
 
 /// wasm32 builds get their own target directory: their flags differ from native builds, and
@@ -267,4 +313,60 @@ fn newest(path: &Path) -> Option<SystemTime> {
         .flatten()
         .filter_map(|entry| newest(&entry.path()))
         .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(cmd: &Command, name: &str) -> Option<String> {
+        cmd.get_envs()
+            .find(|(key, _)| *key == name)
+            .and_then(|(_, value)| value.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn debian_builds_name_their_linker_and_never_rust_lld() {
+        for (target, flags) in [
+            (
+                "wasm32-wasip1",
+                "-C linker=/usr/bin/wasm-ld-22 -L /usr/lib/wasm32-wasi",
+            ),
+            ("wasm32-unknown-unknown", "-C linker=/usr/bin/wasm-ld-22"),
+        ] {
+            let cmd = Toolchain::DebianBuildStd.cargo("build", target);
+            assert_eq!(cmd.get_program(), "/usr/bin/cargo");
+            assert_eq!(env_of(&cmd, "RUSTFLAGS").as_deref(), Some(flags));
+            assert_eq!(env_of(&cmd, "RUSTC").as_deref(), Some("/usr/bin/rustc"));
+            assert_eq!(env_of(&cmd, "RUSTC_BOOTSTRAP").as_deref(), Some("1"));
+            assert_eq!(env_of(&cmd, "PATH"), None, "PATH is left as it is");
+            let args: Vec<String> = cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(
+                args[..4],
+                ["build", "--target", target, "-Zbuild-std=std,panic_abort"]
+            );
+        }
+    }
+
+    #[test]
+    fn each_debian_file_names_the_package_that_provides_it() {
+        let packages = debian_packages(FILTER_TARGET);
+        assert_eq!(
+            packages,
+            [
+                "cargo-web",
+                "rustc-web",
+                "rust-web-src",
+                "lld-22",
+                "wasi-libc"
+            ]
+        );
+        assert_eq!(
+            debian_packages("wasm32-unknown-unknown"),
+            ["cargo-web", "rustc-web", "rust-web-src", "lld-22"]
+        );
+    }
 }
