@@ -14,7 +14,7 @@ RUN cargo build --locked --release --lib --package hardening-filter --target was
 FROM rust:1.95-bookworm AS backend-build
 WORKDIR /src
 COPY . .
-RUN cargo build --locked --release --package test-harness --bin sample-backend
+RUN cargo build --locked --release --package sample-backend
 
 FROM debian:bookworm-slim AS backend
 COPY --from=backend-build /src/target/release/sample-backend /usr/local/bin/sample-backend

@@ -686,6 +686,6 @@ impl Engine {
     }
 }
 
-// Property tests: native only (proptest has no entropy or clock on wasm32 under Node).
+// Property tests: native only (see Cargo.toml: on wasm32 under Node they would cost minutes).
 #[cfg(all(test, not(target_family = "wasm")))]
 mod tests;

@@ -198,8 +198,6 @@ impl Event<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn bodies_lose_their_secrets_at_any_depth() {

@@ -71,8 +71,6 @@ fn len32(n: usize) -> [u8; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn round_trip() {

@@ -24,8 +24,6 @@ pub fn rfc3339(unix_nanos: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn known_instants() {

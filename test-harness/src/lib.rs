@@ -1,8 +1,7 @@
-//! Native test support: the sample backend, a native proxy-wasm host that runs the built module
+//! Native test support: a native proxy-wasm host that runs the built module
 //! (`host`), a driver for a real Envoy (`envoy`), and a raw HTTP/1.1 client (`http1`). Both
 //! hosts take the same [`Request`] and give back the same [`Response`].
 
-pub mod backend;
 pub mod differential;
 pub mod envoy;
 pub mod expect;

@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 
+use sample_backend::Backend;
 use serde_json::{Value, json};
-use test_harness::backend::Backend;
 use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;

@@ -2,8 +2,8 @@
 //! the two differ and why). The module under test is the probe fixture, which exercises one
 //! ABI feature per request header.
 
+use sample_backend::Backend;
 use serde_json::{Value, json};
-use test_harness::backend::Backend;
 use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::host::{CallOutcome, Harness, HarnessError};

@@ -1,8 +1,8 @@
 //! End to end, real Envoy 1.40 + the built filter + the sample backend: the foundation.
 
+use sample_backend::Backend;
 use serde_json::json;
 use test_harness::Request;
-use test_harness::backend::Backend;
 use test_harness::envoy::{Bootstrap, ConfigEncoding, Envoy};
 
 fn backend() -> std::net::SocketAddr {

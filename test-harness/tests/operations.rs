@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sample_backend::{Backend, STACK_TRACE};
 use serde_json::{Value, json};
-use test_harness::backend::{Backend, STACK_TRACE};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;
 use test_harness::host::{CallOutcome, Harness, HarnessError, LogLevel, Proxy, StreamOutcome};

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use sample_backend::Backend;
 use serde_json::{Value, json};
-use test_harness::backend::Backend;
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;
 use test_harness::host::{Harness, Proxy, StreamOutcome};

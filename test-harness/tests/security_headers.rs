@@ -1,8 +1,8 @@
 //! Security response headers through the compiled filter, in the native host and in a real
 //! Envoy: helmet's set by default on every kind of response, removals, per-route overrides.
 
+use sample_backend::Backend;
 use serde_json::{Value, json};
-use test_harness::backend::Backend;
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::{HELMET_HEADERS, assert_helmet_headers};
 use test_harness::host::Harness;

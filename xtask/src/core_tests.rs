@@ -1,86 +1,74 @@
-//! The filter core's unit tests compiled to wasm32 and run under Node with
-//! wasm-bindgen-test, so that arithmetic, hashing and time handling are checked where usize
-//! is 32 bits.
+//! The filter core's unit tests compiled to wasm32-wasip1, the target the filter ships for,
+//! and run under Node's WASI, so that arithmetic, hashing and time handling are checked where
+//! usize is 32 bits. Nothing to install but Node (Debian's `nodejs` when there is no `node`).
 
-use std::fs;
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::lock::FileLock;
 use crate::paths;
 use crate::process::{apt_install, output, run};
-use crate::wasm::Toolchain;
+use crate::wasm::{FILTER_TARGET, Toolchain};
 
-const TARGET: &str = "wasm32-unknown-unknown";
+/// cargo's runner for the test binaries (relative to the root).
+const RUNNER: &str = "xtask/wasi/test-runner.mjs";
+/// The symbols Debian's wasi-libc lacks and the runner provides (see the runner).
+const UNDEFINED_SYMBOLS: &str = "xtask/wasi/undefined-symbols.txt";
 
+/// Builds the core's unit tests for wasm32-wasip1 without running them.
+pub fn build_for_wasm32() -> crate::Result<()> {
+    let mut cmd = cargo_test()?;
+    cmd.arg("--no-run");
+    run(&mut cmd)
+}
+
+/// Builds (if needed) and runs the core's unit tests on wasm32-wasip1 under Node.
 pub fn run_on_wasm32() -> crate::Result<()> {
-    let toolchain = Toolchain::find_or_install(TARGET)?;
-    let runner = ensure_test_runner()?;
-    ensure_node()?;
-    let mut cmd = toolchain.cargo("test", TARGET);
+    let mut cmd = cargo_test()?;
+    // A panic aborts the test binary: uncaptured, its message is printed before the abort.
+    cmd.args(["--", "--nocapture"]);
+    eprintln!("xtask: the core's unit tests on {FILTER_TARGET} under Node");
+    run(&mut cmd)
+}
+
+fn cargo_test() -> crate::Result<Command> {
+    let toolchain = Toolchain::find_or_install(FILTER_TARGET)?;
+    let node = ensure_node()?;
+    let root = paths::root();
+    let link_arg = format!(
+        "-C link-arg=--allow-undefined-file={}",
+        root.join(UNDEFINED_SYMBOLS).display()
+    );
+    let mut cmd = toolchain.cargo_with_rustflags("test", FILTER_TARGET, &link_arg);
     cmd.args([
         "--package",
         "hardening-filter",
         "--no-default-features",
         "--lib",
+        "--locked",
+        "--profile",
+        "wasm-test",
+        "--config",
     ])
-    .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner);
-    eprintln!("xtask: the core's unit tests on {TARGET} under Node");
-    run(&mut cmd)
+    .arg(format!(
+        "target.{FILTER_TARGET}.runner = [{:?}, {:?}]",
+        node,
+        root.join(RUNNER).display().to_string()
+    ));
+    Ok(cmd)
 }
 
-/// `wasm-bindgen-test-runner` at exactly the version of the `wasm-bindgen` crate in
-/// Cargo.lock (the two must match), installed under `.work/tools`.
-fn ensure_test_runner() -> crate::Result<PathBuf> {
-    let version = locked_version("wasm-bindgen")?;
-    let root = paths::work().join("tools");
-    let runner = root.join("bin").join("wasm-bindgen-test-runner");
-    let installed = |runner: &PathBuf| {
-        output(Command::new(runner).arg("--version")).is_some_and(|v| v.contains(&version))
-    };
-    if installed(&runner) {
-        return Ok(runner);
-    }
-    let _lock = FileLock::acquire("wasm-bindgen-cli")?;
-    if !installed(&runner) {
-        eprintln!(
-            "xtask: installing wasm-bindgen-cli {version} into {}",
-            root.display()
-        );
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run(Command::new(cargo)
-            .args([
-                "install",
-                "wasm-bindgen-cli",
-                "--version",
-                &version,
-                "--root",
-            ])
-            .arg(&root))?;
-    }
-    Ok(runner)
-}
-
-fn ensure_node() -> crate::Result<()> {
-    if output(Command::new("node").arg("--version")).is_some() {
-        return Ok(());
-    }
-    let _lock = FileLock::acquire("apt")?;
-    apt_install(&["nodejs"])
-}
-
-/// The version Cargo.lock pins for a package.
-fn locked_version(package: &str) -> crate::Result<String> {
-    let lock = paths::root().join("Cargo.lock");
-    let text =
-        fs::read_to_string(&lock).map_err(|e| format!("cannot read {}: {e}", lock.display()))?;
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if line == format!("name = \"{package}\"")
-            && let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \""))
-        {
-            return Ok(version.trim_end_matches('"').to_string());
+/// The `node` to run, installing Debian's when there is none.
+fn ensure_node() -> crate::Result<String> {
+    let runs = || output(Command::new("node").arg("--version")).is_some();
+    if !runs() {
+        let _lock = FileLock::acquire("apt")?;
+        if !runs() {
+            apt_install(&["nodejs"])?;
         }
     }
-    Err(format!("{package} is not in Cargo.lock"))
+    if runs() {
+        Ok("node".to_string())
+    } else {
+        Err("no `node` after installing Debian's nodejs: the core's wasm32 tests run under Node's WASI".to_string())
+    }
 }

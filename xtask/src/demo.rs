@@ -1,28 +1,19 @@
 //! `cargo xtask demo`: the sample backend and Envoy with the filter, in the foreground.
 
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xtask::demo_stack::{ADMIN_ADDR, BACKEND_ADDR, ENVOY_CONFIG, PUBLIC_PORT};
 use xtask::process;
 use xtask::{envoy, paths, wasm};
 
 pub fn run() -> xtask::Result<()> {
-    wasm::ensure(&wasm::FILTER)?;
-    let envoy_bin = envoy::ensure()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    process::run(Command::new(&cargo).current_dir(paths::root()).args([
-        "build",
-        "--quiet",
-        "--package",
-        "test-harness",
-        "--bin",
-        "sample-backend",
-    ]))?;
-    let backend_bin = paths::root().join("target/debug/sample-backend");
-
+    let started = Instant::now();
+    let (envoy_bin, backend_bin) = prepare()?;
     let mut backend = spawn(Command::new(backend_bin).args(["--listen", BACKEND_ADDR]))?;
     let mut envoy = match spawn(Command::new(envoy_bin).current_dir(paths::root()).args([
         "-c",
@@ -44,25 +35,69 @@ pub fn run() -> xtask::Result<()> {
         let _ = tx.send(());
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    thread::sleep(Duration::from_millis(800));
-    print_tour();
-
-    // Run until Ctrl-C, or until either process exits on its own.
-    let outcome = loop {
-        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-            break Ok(());
-        }
-        if let Ok(Some(status)) = envoy.try_wait() {
-            break Err(format!("envoy exited ({status})"));
-        }
-        if let Ok(Some(status)) = backend.try_wait() {
-            break Err(format!("sample backend exited ({status})"));
-        }
+    let outcome = if wait_until_listening(&mut envoy) {
+        print_tour(started.elapsed());
+        run_until_stopped(&rx, &mut envoy, &mut backend)
+    } else {
+        Err(format!(
+            "Envoy is not listening on port {PUBLIC_PORT} after 30 s"
+        ))
     };
     stop(&mut envoy);
     stop(&mut backend);
     eprintln!("xtask: demo stopped");
     outcome
+}
+
+/// Until Ctrl-C, or until either process exits on its own.
+fn run_until_stopped(
+    ctrl_c: &mpsc::Receiver<()>,
+    envoy: &mut Child,
+    backend: &mut Child,
+) -> xtask::Result<()> {
+    loop {
+        if ctrl_c.recv_timeout(Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = envoy.try_wait() {
+            return Err(format!("envoy exited ({status})"));
+        }
+        if let Ok(Some(status)) = backend.try_wait() {
+            return Err(format!("sample backend exited ({status})"));
+        }
+    }
+}
+
+/// Builds the module and the sample backend and installs Envoy, side by side: the module's
+/// final link is single-threaded, and Envoy's install is mostly download.
+fn prepare() -> xtask::Result<(PathBuf, PathBuf)> {
+    thread::scope(|scope| {
+        let module = scope.spawn(|| wasm::ensure(&wasm::FILTER));
+        let envoy = scope.spawn(envoy::ensure);
+        let backend = build_backend();
+        join(module)?;
+        let envoy = join(envoy)?;
+        Ok((envoy, backend?))
+    })
+}
+
+fn join<T>(handle: thread::ScopedJoinHandle<'_, xtask::Result<T>>) -> xtask::Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err("a build thread panicked".to_string()))
+}
+
+/// The sample backend (a crate of its own: hyper and tokio, nothing of the test harness).
+fn build_backend() -> xtask::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    process::run(Command::new(&cargo).current_dir(paths::root()).args([
+        "build",
+        "--quiet",
+        "--locked",
+        "--package",
+        "sample-backend",
+    ]))?;
+    Ok(paths::root().join("target/debug/sample-backend"))
 }
 
 fn spawn(cmd: &mut Command) -> xtask::Result<Child> {
@@ -81,11 +116,28 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn print_tour() {
+/// Waits until Envoy accepts connections on the public port (its config loads the module
+/// first), or exits, or 30 s pass.
+fn wait_until_listening(envoy: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = SocketAddr::from(([127, 0, 0, 1], PUBLIC_PORT));
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        if let Ok(Some(_)) = envoy.try_wait() {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn print_tour(took: Duration) {
     let listener = format!("http://localhost:{PUBLIC_PORT}");
     println!(
         "\n\
-Demo running: Envoy with the hardening filter on {listener}, sample backend on {BACKEND_ADDR},
+Demo running (ready {took:.0?} after `cargo xtask demo` started): Envoy with the hardening filter on {listener}, sample backend on {BACKEND_ADDR},
 Envoy admin on http://{ADMIN_ADDR}. Try:
 
   curl -i {listener}/users                      # through the filter to the backend

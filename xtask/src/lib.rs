@@ -8,6 +8,7 @@ pub mod envoy;
 pub mod lock;
 pub mod paths;
 pub mod process;
+pub mod test_run;
 pub mod wasm;
 
 /// Errors are one-line messages that say what to do.

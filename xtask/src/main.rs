@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Some("wasm") => wasm::build(&wasm::FILTER).map(|_| ()),
         Some("envoy") => envoy::ensure().map(|bin| println!("{}", bin.display())),
         Some("demo") => demo::run(),
-        Some("test") => test(&args[1..]),
+        Some("test") => xtask::test_run::run_all(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
@@ -75,22 +75,4 @@ fn bench(args: &[String]) -> xtask::Result<()> {
         "--measurement-time",
         "2",
     ]))
-}
-
-/// Every test layer. Extra arguments go to `cargo test` (e.g. a test name filter).
-fn test(extra: &[String]) -> xtask::Result<()> {
-    // Installed up front so that the parallel test binaries find them ready.
-    for module in wasm::MODULES {
-        wasm::ensure(module)?;
-    }
-    envoy::ensure()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo)
-        .current_dir(paths::root())
-        .args(["test", "--workspace", "--locked"])
-        .args(extra))?;
-    if extra.is_empty() {
-        xtask::core_tests::run_on_wasm32()?;
-    }
-    Ok(())
 }

@@ -131,6 +131,12 @@ impl Toolchain {
     /// A `cargo` command set up to build for `target` with this toolchain; `subcommand` is
     /// `build` or `test`.
     pub fn cargo(&self, subcommand: &str, target: &str) -> Command {
+        self.cargo_with_rustflags(subcommand, target, "")
+    }
+
+    /// Like [`Toolchain::cargo`], with `extra` appended to the Debian path's RUSTFLAGS (the
+    /// rustup path needs none: its wasm32 std comes with a complete libc).
+    pub fn cargo_with_rustflags(&self, subcommand: &str, target: &str, extra: &str) -> Command {
         let mut cmd;
         match self {
             Self::Rustup => {
@@ -147,7 +153,12 @@ impl Toolchain {
                 cmd.env("RUSTC", DEBIAN_RUSTC.path)
                     .env("RUSTDOC", DEBIAN_RUSTDOC)
                     .env("RUSTC_BOOTSTRAP", "1")
-                    .env("RUSTFLAGS", debian_rustflags(target));
+                    .env(
+                        "RUSTFLAGS",
+                        format!("{} {extra}", debian_rustflags(target))
+                            .trim_end()
+                            .to_string(),
+                    );
                 cmd.arg(subcommand)
                     .arg("--target")
                     .arg(target)

@@ -77,8 +77,6 @@ fn number_to_json(n: f64) -> Value {
 mod tests {
     use super::*;
     use prost_types::{ListValue, Struct, Value as PValue};
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn pv(kind: Kind) -> PValue {
         PValue { kind: Some(kind) }

@@ -161,8 +161,6 @@ fn expand_with(
 mod tests {
     use super::*;
     use serde_json::json;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn env(name: &str) -> Option<String> {
         match name {

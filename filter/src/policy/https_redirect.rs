@@ -226,8 +226,6 @@ impl HttpsRedirect {
 mod tests {
     use super::*;
     use crate::request::Headers;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn verdict(redirect: &HttpsRedirect, path: &str, host: &str, proto: &str) -> Verdict {
         let pairs: Vec<(&[u8], &[u8])> = vec![

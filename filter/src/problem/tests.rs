@@ -1,7 +1,5 @@
 use super::*;
 // The same tests run on wasm32 under Node (`cargo xtask test`), where usize is 32 bits.
-#[cfg(target_family = "wasm")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 #[test]
 fn renders_rfc9457_members_in_order() {

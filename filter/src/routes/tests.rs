@@ -3,8 +3,6 @@ use super::*;
 use crate::config::Config;
 #[cfg(not(target_family = "wasm"))]
 use proptest::prelude::*;
-#[cfg(target_family = "wasm")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn table(json: &str) -> RouteTable {
     Config::from_bytes(json.as_bytes())

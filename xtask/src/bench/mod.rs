@@ -106,8 +106,6 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
         "--quiet",
         "--release",
         "--package",
-        "test-harness",
-        "--bin",
         "sample-backend",
     ]))?;
 

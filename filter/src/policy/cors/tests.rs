@@ -6,8 +6,6 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::Config;
 use crate::request::Headers;
-#[cfg(target_family = "wasm")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const APP: &str = "https://app.example.com";
 

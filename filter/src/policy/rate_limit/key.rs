@@ -120,8 +120,6 @@ fn prefix_mask_128(prefix: u8) -> u128 {
 mod tests {
     use super::*;
     use crate::request::Headers;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn spec(parts: Vec<KeyPart>) -> KeySpec {
         KeySpec {

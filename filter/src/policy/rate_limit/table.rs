@@ -102,8 +102,6 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn encoding_round_trips_and_tolerates_garbage() {

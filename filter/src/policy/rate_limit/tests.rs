@@ -8,8 +8,6 @@ use serde_json::json;
 use super::*;
 use crate::config::Config;
 use crate::request::Headers;
-#[cfg(target_family = "wasm")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const EPOCH: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
 const MS: u64 = 1_000_000;

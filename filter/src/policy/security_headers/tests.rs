@@ -1,8 +1,6 @@
 use super::*;
 use crate::config::Config;
 use crate::request::{Headers, RequestHead};
-#[cfg(target_family = "wasm")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// helmet 8.3.0's `helmet()` headers, in its order, as its middleware sets them.
 const HELMET_DEFAULTS: &[(&str, &str)] = &[

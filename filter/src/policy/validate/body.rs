@@ -118,8 +118,6 @@ pub fn parse(body: &[u8]) -> Result<Value, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn error(body: &[u8]) -> (String, usize, usize) {
         let e = parse(body).expect_err("refused");

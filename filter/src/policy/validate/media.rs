@@ -61,8 +61,6 @@ pub fn is_json(essence: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_family = "wasm")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn essences_ignore_parameters_and_case() {

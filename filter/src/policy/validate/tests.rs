@@ -3,8 +3,6 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::Config;
 use crate::request::Headers;
-#[cfg(target_family = "wasm")]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// The seed's `CreateUserSchema` (zod: email, password 8-128, name 1-100) as the filter's config.
 fn create_user() -> Value {

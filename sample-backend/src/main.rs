@@ -12,7 +12,7 @@ fn main() {
             }
         }
     }
-    match test_harness::backend::Backend::bind(&listen) {
+    match sample_backend::Backend::bind(&listen) {
         Ok(backend) => {
             println!("sample-backend listening on {}", backend.addr());
             backend.serve_forever();

@@ -1,0 +1,55 @@
+//! `cargo xtask test`: every test layer. The builds run side by side (the native tests; the
+//! wasm32 modules and the core's wasm32 unit tests; Envoy's install): on two cores, the
+//! module's single-threaded LTO link and Envoy's download leave a core free that the native
+//! build takes. Then the tests run one layer after the other.
+
+use std::process::Command;
+use std::thread;
+
+use crate::process::run;
+use crate::{core_tests, envoy, paths, wasm};
+
+/// Runs every test. `extra` goes to the native `cargo test` (e.g. a test name); with it, the
+/// core's wasm32 unit tests are left out.
+pub fn run_all(extra: &[String]) -> crate::Result<()> {
+    let with_wasm32_units = extra.is_empty();
+    thread::scope(|scope| {
+        let wasm = scope.spawn(|| build_wasm(with_wasm32_units));
+        let envoy = scope.spawn(envoy::ensure);
+        let native = run(native_tests().arg("--no-run"));
+        join(wasm)?;
+        join(envoy)?;
+        native
+    })?;
+    run(native_tests().args(extra))?;
+    if with_wasm32_units {
+        core_tests::run_on_wasm32()?;
+    }
+    Ok(())
+}
+
+/// Every module the tests load, published under `dist/` before the tests start (so parallel
+/// test binaries find them ready), then the core's wasm32 unit tests, compiled only.
+fn build_wasm(with_wasm32_units: bool) -> crate::Result<()> {
+    for module in wasm::MODULES {
+        wasm::ensure(module)?;
+    }
+    if with_wasm32_units {
+        core_tests::build_for_wasm32()?;
+    }
+    Ok(())
+}
+
+fn native_tests() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(paths::root())
+        .args(["test", "--workspace", "--locked"]);
+    cmd
+}
+
+fn join<T>(handle: thread::ScopedJoinHandle<'_, crate::Result<T>>) -> crate::Result<T> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err("a build thread panicked".to_string()))
+}
