@@ -155,9 +155,7 @@ impl Toolchain {
                     .env("RUSTC_BOOTSTRAP", "1")
                     .env(
                         "RUSTFLAGS",
-                        format!("{} {extra}", debian_rustflags(target))
-                            .trim_end()
-                            .to_string(),
+                        format!("{} {extra}", debian_rustflags(target)).trim_end(),
                     );
                 cmd.arg(subcommand)
                     .arg("--target")
