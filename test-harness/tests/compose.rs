@@ -76,6 +76,23 @@ fn backend_listens_where_the_config_sends_requests() {
     assert_eq!(backend["build"]["target"], "backend");
     assert_eq!(backend["network_mode"], "service:envoy");
     assert_eq!(strings(&backend["command"]), ["--listen", BACKEND_ADDR]);
+    // The image builds the sample backend's own crate (no wasm runtime) and runs its binary.
+    let dockerfile = std::fs::read_to_string(paths::root().join("Dockerfile")).expect("Dockerfile");
+    for line in [
+        "RUN cargo build --locked --release --package sample-backend",
+        "COPY --from=backend-build /src/target/release/sample-backend /usr/local/bin/sample-backend",
+        "ENTRYPOINT [\"/usr/local/bin/sample-backend\"]",
+    ] {
+        assert!(dockerfile.contains(line), "Dockerfile lacks `{line}`");
+    }
+    let manifest = std::fs::read_to_string(paths::root().join("sample-backend/Cargo.toml"))
+        .expect("the sample-backend crate");
+    assert!(manifest.contains("name = \"sample-backend\""));
+    assert!(
+        !manifest.contains("wasmtime"),
+        "the backend builds without a wasm runtime"
+    );
+    assert!(paths::root().join("sample-backend/src/main.rs").exists());
 
     let envoy = envoy_yaml();
     let cluster = envoy["static_resources"]["clusters"]
