@@ -1,6 +1,23 @@
-//! Content-Security-Policy: directives merged with the preset's, validated, serialised the way
-//! helmet 8.3 does (defaults keep their place, overrides keep the default's position, new
-//! directives are appended; `;` between directives, spaces between sources).
+//! Content-Security-Policy: directives merged with the preset's, validated and serialised the
+//! way helmet 8.3.0 does it (`parseDirectives` in `middlewares/content-security-policy/index.ts`;
+//! checked against the published npm package, whose `index.cjs` is the same code):
+//!
+//! - the header starts from the defaults in their own order (`new Map(Object.entries(defaults))`),
+//!   or from nothing with `use_defaults: false`;
+//! - the configured directives are then taken in the order written: a directive with sources is
+//!   `Map.set`, which keeps the position of a default of the same name (an override stays where
+//!   the default was) and appends a new one at the end; `null` is `Map.delete` (a no-op for a
+//!   directive that is not there); `default-src: null` is refused;
+//! - `dangerously_disable_default_src: true` is helmet's `defaultSrc:
+//!   dangerouslyDisableDefaultSrc`: default-src is left out (and may not be set as well);
+//! - names are CSP's (`script-src`) or helmet's camelCase (`scriptSrc`, dashified); the same
+//!   directive in both spellings is refused (helmet: "duplicate directive");
+//! - a directive without sources (`[]`, or helmet's `""`) is its bare name
+//!   (`upgrade-insecure-requests`); directives are joined with `;` (helmet) and sources with
+//!   spaces.
+//!
+//! helmet 8.2 and earlier (`normalizeDirectives`) wrote the configured directives first and the
+//! remaining defaults after them; 8.3.0 changed to the order above.
 
 use super::presets::PresetValues;
 use super::raw::RawCsp;
@@ -123,10 +140,24 @@ fn directive_name(written: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// The sources of a directive as written. helmet 8.3 prints a directive whose sources join to
+/// the empty string as its bare name, so `""` (or `[""]`) is the same as `[]`.
+fn sources_of(directive: &str, written: &[String]) -> Result<Vec<String>, ConfigError> {
+    if matches!(written, [only] if only.is_empty()) {
+        return Ok(Vec::new());
+    }
+    for source in written {
+        check_source(directive, source)?;
+    }
+    Ok(written.to_vec())
+}
+
 /// The header name (report-only or not) and its value. A policy that resolves to nothing is a
 /// config error, not a missing header.
 pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, String), ConfigError> {
     let use_defaults = raw.use_defaults.unwrap_or(true);
+    let disable_default_src = raw.dangerously_disable_default_src.unwrap_or(false);
+    // helmet: `new Map(useDefaults ? Object.entries(getDefaultDirectives()) : [])`.
     let mut directives: Vec<(String, Vec<String>)> = match (use_defaults, preset.csp) {
         (true, Some(defaults)) => defaults
             .iter()
@@ -139,6 +170,9 @@ pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, Str
             .collect(),
         _ => Vec::new(),
     };
+    if disable_default_src {
+        directives.retain(|(n, _)| n != "default-src");
+    }
     let mut seen: Vec<String> = Vec::new();
     for (written, value) in raw
         .directives
@@ -155,14 +189,26 @@ pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, Str
         }
         seen.push(name.clone());
         match value {
+            None if name == "default-src" => {
+                return Err(ConfigError::new(
+                    format!("directives.{written}"),
+                    "default-src cannot be null: the policy needs one (set `dangerously_disable_default_src: true`, without listing default-src, if you really mean to leave it out)",
+                ));
+            }
+            // `Map.delete`: gone, wherever it was; nothing happens if it was not there.
             None => directives.retain(|(n, _)| *n != name),
-            Some(OneOrMany(sources)) => {
-                for source in sources {
-                    check_source(written, source)?;
-                }
+            Some(_) if name == "default-src" && disable_default_src => {
+                return Err(ConfigError::new(
+                    format!("directives.{written}"),
+                    "default-src is set, but `dangerously_disable_default_src: true` leaves it out; keep one of the two",
+                ));
+            }
+            Some(OneOrMany(written_sources)) => {
+                let sources = sources_of(written, written_sources)?;
+                // `Map.set`: an existing directive keeps its position, a new one goes last.
                 match directives.iter_mut().find(|(n, _)| *n == name) {
-                    Some(existing) => existing.1 = sources.clone(),
-                    None => directives.push((name, sources.clone())),
+                    Some(existing) => existing.1 = sources,
+                    None => directives.push((name, sources)),
                 }
             }
         }
@@ -173,9 +219,7 @@ pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, Str
             "the policy has no directives; set some, or turn the header off with `content_security_policy: false`",
         ));
     }
-    if !raw.dangerously_disable_default_src.unwrap_or(false)
-        && !directives.iter().any(|(n, _)| n == "default-src")
-    {
+    if !disable_default_src && !directives.iter().any(|(n, _)| n == "default-src") {
         return Err(ConfigError::new(
             "directives",
             "the policy needs a default-src (set `dangerously_disable_default_src: true` if you really mean to leave it out)",

@@ -44,4 +44,6 @@ impl SecurityHeaders {
 }
 
 #[cfg(test)]
+mod csp_tests;
+#[cfg(test)]
 mod tests;

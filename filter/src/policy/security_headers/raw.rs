@@ -87,7 +87,8 @@ pub struct RawCsp {
     pub use_defaults: Option<bool>,
     /// Send `Content-Security-Policy-Report-Only` instead.
     pub report_only: Option<bool>,
-    /// Allow a policy without `default-src` (helmet's `dangerouslyDisableDefaultSrc`).
+    /// Leave `default-src` out, default or not (helmet's `defaultSrc:
+    /// dangerouslyDisableDefaultSrc`); the policy is then allowed without one.
     pub dangerously_disable_default_src: Option<bool>,
 }
 

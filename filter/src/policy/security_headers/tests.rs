@@ -208,7 +208,7 @@ fn csp_refusals_name_the_directive() {
     ));
     assert_eq!(
         csp(serde_json::json!({"default-src": null})),
-        "invalid configuration at `defaults.security_headers.content_security_policy.directives`: the policy needs a default-src (set `dangerously_disable_default_src: true` if you really mean to leave it out)"
+        "invalid configuration at `defaults.security_headers.content_security_policy.directives.default-src`: default-src cannot be null: the policy needs one (set `dangerously_disable_default_src: true`, without listing default-src, if you really mean to leave it out)"
     );
     assert_eq!(
         Config::from_bytes(
