@@ -75,6 +75,10 @@ impl ExchangeState {
 pub enum RequestDecision {
     /// Let it through to the upstream.
     Continue,
+    /// Keep the whole request, headers included, from the upstream until its body has been
+    /// checked: the shell stops at the headers (Envoy still hands this filter the body, and
+    /// buffers it while `on_request_body` says `Pause`), and `on_request_body` decides.
+    Hold,
     /// Answer it (the response still passes through `on_response_headers`).
     Respond(LocalResponse),
     /// The health endpoint: answer from the cache, or run the checks and call `health_report`.
@@ -444,6 +448,9 @@ impl Engine {
                 }
             }
         }
+        if state.body.holds_request() {
+            return (state, RequestDecision::Hold);
+        }
         if state.body == BodyPlan::None {
             self.count(env, state.route, Decision::Forwarded);
         }
@@ -462,14 +469,15 @@ impl Engine {
         let Some(validation) = state.policies.validate.as_ref() else {
             return BodyStep::Continue;
         };
-        let (limit, buffering) = match state.body {
+        let (limit, held) = match state.body {
             BodyPlan::None => return BodyStep::Continue,
             BodyPlan::Count { limit } => (limit, false),
-            BodyPlan::Buffer { limit, .. } => (limit, true),
-            BodyPlan::Forbid => (0, false),
+            BodyPlan::Hold { limit } | BodyPlan::Buffer { limit, .. } => (limit, true),
+            BodyPlan::Forbid => (0, true),
         };
+        // What Envoy reports after a pause is everything it holds; a streamed chunk is new.
         let size = body_size as u64;
-        state.received = if buffering {
+        state.received = if held {
             size
         } else {
             state.received.saturating_add(size)
@@ -490,22 +498,25 @@ impl Engine {
             self.log_body_refusal(env, state, &refusal, None);
             return BodyStep::Respond(refusal.response);
         }
-        match (buffering, end_of_stream) {
-            (false, true) => {
-                // Counted all the way within the limit: the request went through.
-                state.body = BodyPlan::None;
-                if let Some(metric) = self.metrics.validation(state.route, None) {
-                    env.increment(metric, 1);
-                }
-                self.count(env, state.route, Decision::Forwarded);
+        if !end_of_stream {
+            return if held {
+                BodyStep::Pause
+            } else {
                 BodyStep::Continue
-            }
-            (false, false) => BodyStep::Continue,
-            (true, false) => BodyStep::Pause,
-            (true, true) => BodyStep::Check {
-                size: usize::try_from(state.received).unwrap_or(usize::MAX),
-            },
+            };
         }
+        if matches!(state.body, BodyPlan::Buffer { .. }) {
+            return BodyStep::Check {
+                size: usize::try_from(state.received).unwrap_or(usize::MAX),
+            };
+        }
+        // Ended within the limit with nothing more to check: the request goes through.
+        state.body = BodyPlan::None;
+        if let Some(metric) = self.metrics.validation(state.route, None) {
+            env.increment(metric, 1);
+        }
+        self.count(env, state.route, Decision::Forwarded);
+        BodyStep::Continue
     }
 
     /// The request ended with trailers (always possible in HTTP/2 and HTTP/3; in HTTP/1.1 when
@@ -519,8 +530,10 @@ impl Engine {
     ) -> BodyStep {
         // Nothing new arrives with trailers; what Envoy holds (buffering) is what was counted.
         let held = match state.body {
-            BodyPlan::Buffer { .. } => usize::try_from(state.received).unwrap_or(usize::MAX),
-            BodyPlan::Count { .. } | BodyPlan::Forbid | BodyPlan::None => 0,
+            BodyPlan::Hold { .. } | BodyPlan::Buffer { .. } | BodyPlan::Forbid => {
+                usize::try_from(state.received).unwrap_or(usize::MAX)
+            }
+            BodyPlan::Count { .. } | BodyPlan::None => 0,
         };
         self.on_request_body(state, held, true, env)
     }

@@ -14,7 +14,10 @@
 //! | any `/echo...` | 200 with the method, path, headers and body size it received |
 //! | `GET /ws` with `Upgrade: websocket` | 101, then every byte sent back (a tunnel echo) |
 //!
-//! Every response carries `X-Powered-By: Express`, like a default app server.
+//! Every response carries `X-Powered-By: Express`, like a default app server. Every request is
+//! written in the backend's [`Journal`] when its headers arrive, and its body when it ends, so
+//! tests can tell exactly what reached the upstream, including requests whose stream was reset
+//! before their body ended.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,10 +38,62 @@ pub const STACK_TRACE: &str = "Error: connect ECONNREFUSED 10.0.3.7:5432\n    at
 
 type Users = Arc<Mutex<Vec<Value>>>;
 
+/// A request as it reached the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// The whole body, or `None` if the stream ended (was reset) before the body did.
+    pub body: Option<Vec<u8>>,
+}
+
+/// Every request the backend has received, in order of arrival of their headers.
+#[derive(Debug, Clone, Default)]
+pub struct Journal(Arc<Mutex<Vec<Arrival>>>);
+
+impl Journal {
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.entries().clone()
+    }
+
+    /// The arrivals on this path (the target without its query).
+    pub fn arrivals_on(&self, path: &str) -> Vec<Arrival> {
+        self.entries()
+            .iter()
+            .filter(|a| a.target.split('?').next() == Some(path))
+            .cloned()
+            .collect()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<Arrival>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn headers_arrived(&self, method: &str, target: &str) -> usize {
+        let mut entries = self.entries();
+        entries.push(Arrival {
+            method: method.to_string(),
+            target: target.to_string(),
+            body: None,
+        });
+        entries.len() - 1
+    }
+
+    fn body_arrived(&self, index: usize, body: &[u8]) {
+        if let Some(arrival) = self.entries().get_mut(index) {
+            arrival.body = Some(body.to_vec());
+        }
+    }
+}
+
 /// A bound sample backend, not serving yet.
 pub struct Backend {
     listener: std::net::TcpListener,
     addr: SocketAddr,
+    journal: Journal,
 }
 
 impl Backend {
@@ -46,11 +101,20 @@ impl Backend {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr })
+        Ok(Self {
+            listener,
+            addr,
+            journal: Journal::default(),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What this backend receives, readable while it serves.
+    pub fn journal(&self) -> Journal {
+        self.journal.clone()
     }
 
     /// Serves on a background thread for the rest of the process.
@@ -72,11 +136,11 @@ impl Backend {
                 return;
             }
         };
-        runtime.block_on(serve(self.listener));
+        runtime.block_on(serve(self.listener, self.journal));
     }
 }
 
-async fn serve(listener: std::net::TcpListener) {
+async fn serve(listener: std::net::TcpListener, journal: Journal) {
     let Ok(listener) = TcpListener::from_std(listener) else {
         eprintln!("sample-backend: cannot use the listener");
         return;
@@ -90,8 +154,10 @@ async fn serve(listener: std::net::TcpListener) {
             continue;
         };
         let users = Arc::clone(&users);
+        let journal = journal.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(request, Arc::clone(&users)));
+            let service =
+                service_fn(move |request| handle(request, Arc::clone(&users), journal.clone()));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
@@ -167,16 +233,18 @@ fn upgrade_to_echo(request: &mut Request<Incoming>) -> Option<Response<Full<Byte
 async fn handle(
     mut request: Request<Incoming>,
     users: Users,
+    journal: Journal,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if let Some(switching) = upgrade_to_echo(&mut request) {
-        return Ok(switching);
-    }
     let method = request.method().as_str().to_string();
     let target = request
         .uri()
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
+    let arrival = journal.headers_arrived(&method, &target);
+    if let Some(switching) = upgrade_to_echo(&mut request) {
+        return Ok(switching);
+    }
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let headers: Vec<Value> = request
@@ -184,12 +252,12 @@ async fn handle(
         .iter()
         .map(|(k, v)| json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
         .collect();
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        // Reset before its end: nothing to answer.
+        Err(_) => return Ok(reply(400, None, Bytes::new())),
+    };
+    journal.body_arrived(arrival, &body);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
 
     let response = match (method.as_str(), segments.as_slice()) {

@@ -45,7 +45,16 @@ pub struct Bootstrap {
     pub http1_trailers: bool,
     /// Whether the connection manager accepts WebSocket upgrades (`upgrade_configs`).
     pub websockets: bool,
+    /// Whether Envoy's buffer filter follows the Wasm filter, as docs/config.md requires for
+    /// validated bodies: it holds each request from the router until its body has ended (and
+    /// passed the filter's checks). proxy-wasm cannot hold the headers itself while it reads
+    /// the body.
+    pub buffer_filter: bool,
 }
+
+/// Envoy's buffer filter's limit in the test configs: above every test's `max_body_bytes`
+/// (the filter's 413 comes first) and above the default 1 MiB.
+pub const BUFFER_FILTER_BYTES: u64 = 2 * 1024 * 1024;
 
 impl Bootstrap {
     pub fn new(upstream: SocketAddr, plugin_config: Value) -> Self {
@@ -60,7 +69,14 @@ impl Bootstrap {
             with_filter: true,
             http1_trailers: false,
             websockets: false,
+            buffer_filter: true,
         }
+    }
+
+    /// The Wasm filter alone before the router (what happens without the buffer filter).
+    pub fn without_buffer_filter(mut self) -> Self {
+        self.buffer_filter = false;
+        self
     }
 
     pub fn http1_trailers(mut self) -> Self {
@@ -109,9 +125,9 @@ impl Bootstrap {
                 "value": self.plugin_config,
             }),
         };
-        let mut http_filters = Vec::new();
+        let mut wasm_filter = None;
         if self.with_filter {
-            http_filters.push(json!({
+            wasm_filter = Some(json!({
                 "name": "envoy.filters.http.wasm",
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -129,10 +145,24 @@ impl Bootstrap {
                 },
             }));
         }
-        http_filters.push(json!({
+        let router = json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-        }));
+        });
+        let mut http_filters: Vec<Value> = wasm_filter.iter().cloned().collect();
+        if self.with_filter && self.buffer_filter {
+            http_filters.push(json!({
+                "name": "envoy.filters.http.buffer",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                    "max_request_bytes": BUFFER_FILTER_BYTES,
+                },
+            }));
+        }
+        http_filters.push(router.clone());
+        // A WebSocket's stream is a tunnel that never ends: it gets the chain without the
+        // buffer filter.
+        let upgrade_filters: Vec<Value> = wasm_filter.into_iter().chain([router]).collect();
         let clusters: Vec<Value> = std::iter::once(("backend".to_string(), self.upstream))
             .chain(self.extra_clusters.iter().cloned())
             .map(|(name, address)| static_cluster(&name, address))
@@ -158,7 +188,7 @@ impl Bootstrap {
                             "http_filters": http_filters,
                             "http_protocol_options": {"enable_trailers": self.http1_trailers},
                             "upgrade_configs": if self.websockets {
-                                json!([{"upgrade_type": "websocket"}])
+                                json!([{"upgrade_type": "websocket", "filters": upgrade_filters}])
                             } else {
                                 json!([])
                             },

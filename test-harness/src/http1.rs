@@ -12,9 +12,28 @@ use crate::message::Response;
 /// none for 204/304/HEAD), or until the server closes the connection when it has none. Not
 /// waiting for the close matters: Envoy delays closing after some local replies.
 pub fn send_raw(addr: SocketAddr, bytes: &[u8], method: &str) -> std::io::Result<Response> {
+    send_raw_in_parts(addr, &[bytes], Duration::ZERO, method)
+}
+
+/// Like [`send_raw`], with a pause between the parts (a slow client: Envoy and the filter
+/// see the request's beginning well before its end). A part the server no longer reads (it
+/// answered early) is dropped; the answer is read all the same.
+pub fn send_raw_in_parts(
+    addr: SocketAddr,
+    parts: &[&[u8]],
+    pause: Duration,
+    method: &str,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.write_all(bytes)?;
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            std::thread::sleep(pause);
+        }
+        if stream.write_all(part).is_err() {
+            break;
+        }
+    }
     let mut received = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {

@@ -607,3 +607,158 @@ fn a_websocket_opens_through_a_validated_route_on_a_real_envoy() {
     let (_, refused) = handshake("?room=seven");
     assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
 }
+
+// ---- the upstream never sees a refused request ----
+
+/// A request over HTTP/1.1, its headers and first body part sent 300 ms before the rest, so
+/// that an upstream request opened at the headers would reach the backend before any answer.
+fn slow_post(
+    envoy: &Envoy,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    chunked: bool,
+) -> Response {
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_string()
+    } else {
+        format!("content-length: {}", body.len())
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: example.com\r\ncontent-type: {content_type}\r\n{framing}\r\nconnection: close\r\n\r\n"
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    let frame = |part: &[u8]| {
+        let mut framed = Vec::new();
+        if chunked {
+            if !part.is_empty() {
+                framed.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                framed.extend_from_slice(part);
+                framed.extend_from_slice(b"\r\n");
+            }
+        } else {
+            framed.extend_from_slice(part);
+        }
+        framed
+    };
+    let mut start = head.into_bytes();
+    start.extend_from_slice(&frame(first));
+    let mut end = frame(rest);
+    if chunked {
+        end.extend_from_slice(b"0\r\n\r\n");
+    }
+    test_harness::http1::send_raw_in_parts(
+        envoy.listener,
+        &[&start, &end],
+        std::time::Duration::from_millis(300),
+        "POST",
+    )
+    .expect("response")
+}
+
+fn hold_config() -> Value {
+    json!({"routes": [
+        {"name": "create_user", "match": {"path": "/users", "methods": ["POST"]},
+         "validate": {"body": create_user_schema(), "max_body_bytes": 4096}},
+        {"name": "upload", "match": {"path": "/echo/upload", "methods": ["POST"]},
+         "validate": {"content_types": ["text/plain"], "max_body_bytes": 16}}
+    ]})
+}
+
+/// Sends requests refused for their body (schema, broken JSON, size, content type), with a
+/// Content-Length and chunked; each gets its problem+json.
+fn send_refused_bodies(envoy: &Envoy) {
+    let invalid = json!({"email": "not-an-email", "password": "short", "name": "M"}).to_string();
+    let broken = br#"{"email": "m@example.com", "password": "#;
+    let large = format!("{{\"name\": \"{}\"}}", "x".repeat(5000));
+    let json = "application/json";
+    for chunked in [false, true] {
+        let framing = if chunked { "chunked" } else { "content-length" };
+        for (path, content_type, body, status, code) in [
+            ("/users", json, invalid.as_bytes(), 400, "invalid_body"),
+            ("/users", json, broken.as_slice(), 400, "malformed_body"),
+            ("/users", json, large.as_bytes(), 413, "body_too_large"),
+            (
+                "/users",
+                "text/plain",
+                invalid.as_bytes(),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "/echo/upload",
+                "text/plain",
+                b"seventeen bytes!!",
+                413,
+                "body_too_large",
+            ),
+        ] {
+            let response = slow_post(envoy, path, content_type, body, chunked);
+            let who = format!("{path} {content_type} {framing}: {}", response.text());
+            assert_eq!(response.status, status, "{who}");
+            assert_eq!(response.json_body()["code"], code, "{who}");
+        }
+    }
+}
+
+#[test]
+fn envoy_never_lets_a_refused_body_reach_the_backend() {
+    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
+    let journal = backend.journal();
+    let envoy =
+        Envoy::start(&Bootstrap::new(backend.spawn(), hold_config())).expect("envoy starts");
+    send_refused_bodies(&envoy);
+    assert_eq!(
+        journal.arrivals(),
+        [],
+        "refused requests reached the backend"
+    );
+
+    let valid = json!({"email": "v@example.com", "password": "correct horse", "name": "V"})
+        .to_string()
+        .into_bytes();
+    for chunked in [false, true] {
+        let response = slow_post(&envoy, "/users", "application/json", &valid, chunked);
+        assert_eq!(response.status, 201, "{}", response.text());
+        let response = slow_post(
+            &envoy,
+            "/echo/upload",
+            "text/plain",
+            b"sixteen bytes!!!",
+            chunked,
+        );
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.json_body()["body_bytes"], 16);
+    }
+    let arrived: Vec<(String, Option<Vec<u8>>)> = journal
+        .arrivals()
+        .into_iter()
+        .map(|a| (a.target, a.body))
+        .collect();
+    let user = ("/users".to_string(), Some(valid.clone()));
+    let upload = (
+        "/echo/upload".to_string(),
+        Some(b"sixteen bytes!!!".to_vec()),
+    );
+    assert_eq!(arrived, [user.clone(), upload.clone(), user, upload]);
+}
+
+/// Why docs/config.md puts Envoy's buffer filter after this one: without it, the router opens
+/// the upstream request as soon as the headers pass (proxy-wasm cannot hold them while the
+/// filter reads the body), and the backend sees the start of every request refused for its
+/// body, reset before the body ends.
+#[test]
+fn without_the_buffer_filter_a_refused_body_opens_an_upstream_request() {
+    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
+    let journal = backend.journal();
+    let bootstrap = Bootstrap::new(backend.spawn(), hold_config()).without_buffer_filter();
+    let envoy = Envoy::start(&bootstrap).expect("envoy starts");
+    send_refused_bodies(&envoy);
+    let arrived = journal.arrivals();
+    assert!(
+        arrived
+            .iter()
+            .any(|a| a.target == "/users" && a.body.is_none()),
+        "{arrived:?}"
+    );
+}

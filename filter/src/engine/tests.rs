@@ -187,6 +187,15 @@ proptest! {
             assert_one_format(response)?;
             answered = true;
         }
+        // What the shell does: the request goes on to the router (which opens the upstream
+        // request) at the first Continue. A refusal after that would reach the upstream, which
+        // only a body longer than its declared Content-Length could cause (Envoy's codecs
+        // refuse those before the filter sees them).
+        let mut released = decision == RequestDecision::Continue;
+        let honest_length = headers
+            .iter()
+            .filter(|(k, _)| k == "content-length")
+            .all(|(_, v)| std::str::from_utf8(v).ok().and_then(|v| v.trim().parse::<usize>().ok()) == Some(body.len()));
         if !answered && !end_of_stream {
             let step = chunks.max(1);
             let mut received = 0;
@@ -195,22 +204,36 @@ proptest! {
                 received += chunk.len();
                 let last = received == body.len() && !trailers;
                 match engine.on_request_body(&mut state, received, last, &env) {
-                    BodyStep::Respond(response) => { assert_one_format(&response)?; answered = true; break; }
+                    BodyStep::Respond(response) => {
+                        assert_one_format(&response)?;
+                        prop_assert!(!released || !honest_length, "refused after it went upstream");
+                        answered = true;
+                        break;
+                    }
                     BodyStep::Check { size } => {
+                        prop_assert!(!released, "a body checked after the request went upstream");
                         let held = body.get(..size.min(body.len())).unwrap_or_default();
-                        if let RequestDecision::Respond(response) = engine.on_request_body_complete(&mut state, held, &env) {
-                            assert_one_format(&response)?;
-                            answered = true;
+                        match engine.on_request_body_complete(&mut state, held, &env) {
+                            RequestDecision::Respond(response) => {
+                                assert_one_format(&response)?;
+                                answered = true;
+                            }
+                            _ => released = true,
                         }
                         break;
                     }
-                    BodyStep::Continue | BodyStep::Pause => {}
+                    BodyStep::Continue => released = true,
+                    BodyStep::Pause => {}
                 }
             }
             if !answered && trailers {
                 match engine.on_request_trailers(&mut state, &env) {
-                    BodyStep::Respond(response) => assert_one_format(&response)?,
+                    BodyStep::Respond(response) => {
+                        assert_one_format(&response)?;
+                        prop_assert!(!released || !honest_length, "refused after it went upstream");
+                    }
                     BodyStep::Check { size } => {
+                        prop_assert!(!released, "a body checked after the request went upstream");
                         let held = body.get(..size.min(body.len())).unwrap_or_default();
                         if let RequestDecision::Respond(response) = engine.on_request_body_complete(&mut state, held, &env) {
                             assert_one_format(&response)?;

@@ -356,6 +356,12 @@ fn body_action(
 fn act(decision: RequestDecision) -> Action {
     match decision {
         RequestDecision::Continue | RequestDecision::CheckHealth => Action::Continue,
+        // proxy-wasm cannot stop the headers and still be handed the body: the host turns a
+        // filter's StopIteration into StopAllIteration, and then no body callback comes until
+        // the filter continues. So the headers go on to the next filter, Envoy's buffer filter
+        // (docs/config.md), which holds the request from the router until it ends; this filter
+        // holds and checks the body before any of it reaches that filter.
+        RequestDecision::Hold => Action::Continue,
         RequestDecision::Respond(response) => {
             send(&response);
             Action::Pause

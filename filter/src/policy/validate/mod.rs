@@ -121,16 +121,33 @@ fn refuse(
 pub enum BodyPlan {
     /// No body, or nothing to check in it.
     None,
-    /// Let it stream through, counting bytes against the limit.
+    /// The headers declared a length within the limit (Envoy's codecs hold the body to it), so
+    /// nothing is left to decide at the end: the request streams through, its bytes counted
+    /// against the limit all the same.
     Count { limit: u64 },
-    /// Hold it until its end, then check its size and schema. `required`: the method expects
-    /// a body (POST, PUT, PATCH), so a stream that ends empty is refused as `body_required`,
-    /// as when the headers end it; otherwise an empty body passes.
+    /// No declared length: the whole request (headers included) is held until the body ends
+    /// within the limit, then let go unread.
+    Hold { limit: u64 },
+    /// The whole request is held until the body's end, then the body's size and schema are
+    /// checked. `required`: the method expects a body (POST, PUT, PATCH), so a stream that
+    /// ends empty is refused as `body_required`, as when the headers end it; otherwise an
+    /// empty body passes.
     Buffer { limit: u64, required: bool },
-    /// A `GET` or `HEAD` whose stream did not end with its headers: refused (400
-    /// `body_not_allowed`) at the first byte of body, let through if the stream ends empty
-    /// (HTTP/2 clients may send an empty DATA frame to end a request).
+    /// A `GET` or `HEAD` whose stream did not end with its headers: held, refused (400
+    /// `body_not_allowed`) at the first byte of body, let go if the stream ends empty (HTTP/2
+    /// clients may send an empty DATA frame to end a request).
     Forbid,
+}
+
+impl BodyPlan {
+    /// Whether the request must wait, headers included, until its body has been checked: a
+    /// request that fails a check must never open an upstream request.
+    pub fn holds_request(&self) -> bool {
+        matches!(
+            self,
+            BodyPlan::Hold { .. } | BodyPlan::Buffer { .. } | BodyPlan::Forbid
+        )
+    }
 }
 
 /// Methods whose requests carry no body.
@@ -182,11 +199,10 @@ impl Validation {
         if forbid_body && declared_body {
             return Err(self.body_not_allowed(request.method, id));
         }
-        if let Some(length) = request
+        let declared_length = request
             .header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            && length > self.max_body_bytes
-        {
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared_length.is_some_and(|length| length > self.max_body_bytes) {
             return Err(self.too_large(id));
         }
         if has_body && !forbid_body {
@@ -244,7 +260,10 @@ impl Validation {
                 limit: self.max_body_bytes,
                 required: expects_body(request.method),
             },
-            (true, None) => BodyPlan::Count {
+            (true, None) if declared_length.is_some() => BodyPlan::Count {
+                limit: self.max_body_bytes,
+            },
+            (true, None) => BodyPlan::Hold {
                 limit: self.max_body_bytes,
             },
         })

@@ -258,6 +258,17 @@ fn size_content_type_and_bodies_where_none_belong() {
             &[("content-type", "text/csv")],
             false
         )),
+        Ok(BodyPlan::Hold { limit: 10 })
+    );
+    // A declared length within the limit leaves nothing to decide at the end: it streams.
+    assert_eq!(
+        code(start(
+            &text_only,
+            "PUT",
+            "/users/1",
+            &[("content-type", "text/csv"), ("content-length", "10")],
+            false
+        )),
         Ok(BodyPlan::Count { limit: 10 })
     );
     assert_eq!(
