@@ -1,5 +1,12 @@
 //! Route matching: which configured route a request belongs to. Compiled once per config;
 //! matching a request allocates nothing.
+//!
+//! Matching is loose by default, because a policy must cover every path the backend routes
+//! to the same handler: Express (and many frameworks) ignore ASCII case and one trailing slash,
+//! and servlet containers drop `;parameters` from a segment. So `/Users/`, `/USERS` and
+//! `/users;x` all get the route of `/users`. A template parameter's value is kept whole
+//! (`/users/1;x` gives `id` = `1;x`), so its checks see what the backend may see. Exact matching
+//! (byte for byte) is a per-route or global choice.
 
 use std::sync::Arc;
 
@@ -35,15 +42,19 @@ pub struct Route {
     pub pattern: PathPattern,
     /// `None` means every method.
     pub methods: Option<Vec<Method>>,
+    /// Byte-for-byte path matching instead of the loose default.
+    pub exact: bool,
     /// The policies of requests on this route.
     pub policies: Arc<PolicySet>,
 }
 
 impl Route {
+    /// `exact_by_default`: the top-level `route_matching` is `exact`.
     pub fn compile(
         index: usize,
         raw: &RawRoute,
         policies: Arc<PolicySet>,
+        exact_by_default: bool,
     ) -> Result<Self, ConfigError> {
         let (pattern, written) = compile_match(&raw.matcher).map_err(|e| e.within("match"))?;
         let methods = match &raw.matcher.methods {
@@ -62,6 +73,7 @@ impl Route {
             name,
             pattern,
             methods,
+            exact: raw.matcher.exact.unwrap_or(exact_by_default),
             policies,
         })
     }
@@ -69,7 +81,18 @@ impl Route {
     /// Whether this route applies to the request's method and path (the path without its
     /// query string).
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        self.matches_method(method) && self.pattern.matches(path)
+        self.matches_method(method) && self.matches_path(path)
+    }
+
+    /// Whether the path (without its query string) is this route's, loosely or exactly.
+    pub fn matches_path(&self, path: &str) -> bool {
+        self.pattern.matches(path, self.exact)
+    }
+
+    /// The values of the template's `{name}` segments in `path`, in template order; empty for
+    /// exact and prefix patterns, `None` when the path is not this route's.
+    pub fn params<'p>(&'p self, path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+        self.pattern.params(path, self.exact)
     }
 
     /// A route listing `GET` also takes `HEAD`: servers answer HEAD as GET without its body
@@ -108,33 +131,110 @@ impl PathPattern {
         }
     }
 
-    pub fn matches(&self, path: &str) -> bool {
+    /// Whether `path` matches: byte for byte when `exact`, else loosely (see the module).
+    pub fn matches(&self, path: &str, exact: bool) -> bool {
         match self {
-            Self::Exact(exact) => path == exact,
-            Self::Prefix(prefix) => path.starts_with(prefix.as_str()),
-            Self::Template(segments) => template_params(segments, path).is_some(),
+            Self::Exact(pattern) if exact => path == pattern,
+            Self::Exact(pattern) => literal_path_matches(pattern, path),
+            Self::Prefix(prefix) if exact => path.starts_with(prefix.as_str()),
+            Self::Prefix(prefix) => loose_prefix_matches(prefix, path),
+            Self::Template(segments) => template_params(segments, path, exact).is_some(),
         }
     }
 
     /// The values of the template's `{name}` segments in `path`, in template order; empty
     /// for exact and prefix patterns, `None` when the path does not match.
-    pub fn params<'p>(&'p self, path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+    pub fn params<'p>(&'p self, path: &'p str, exact: bool) -> Option<Vec<(&'p str, &'p str)>> {
         match self {
-            Self::Template(segments) => template_params(segments, path),
-            _ => self.matches(path).then(Vec::new),
+            Self::Template(segments) => template_params(segments, path, exact),
+            _ => self.matches(path, exact).then(Vec::new),
         }
     }
 }
 
-fn template_params<'p>(segments: &'p [Segment], path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+/// The path's segments as loose matching compares them: one trailing slash dropped (the
+/// root `/` is one empty segment).
+fn loose_segments(path: &str) -> Option<std::str::Split<'_, char>> {
     let rest = path.strip_prefix('/')?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    Some(rest.split('/'))
+}
+
+/// A path segment against a literal one, loosely: ASCII case ignored, and a `;parameters`
+/// suffix of the path's segment ignored.
+fn literal_segment_matches(literal: &str, segment: &str) -> bool {
+    let segment = segment.split(';').next().unwrap_or(segment);
+    segment.eq_ignore_ascii_case(literal)
+}
+
+fn literal_path_matches(pattern: &str, path: &str) -> bool {
+    let (Some(mut wanted), Some(mut parts)) = (loose_segments(pattern), loose_segments(path))
+    else {
+        return false;
+    };
+    loop {
+        match (wanted.next(), parts.next()) {
+            (None, None) => return true,
+            (Some(literal), Some(part)) if literal_segment_matches(literal, part) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Envoy's prefix semantics, loosely: the prefix's last segment may be a partial one (`/api`
+/// takes `/apix`), the others are whole segments compared loosely; a prefix ending in `/`
+/// also takes the path without it (`/api/` takes `/api`).
+fn loose_prefix_matches(prefix: &str, path: &str) -> bool {
+    let (Some(wanted), Some(rest)) = (prefix.strip_prefix('/'), path.strip_prefix('/')) else {
+        return false;
+    };
+    let mut wanted = wanted.split('/').peekable();
     let mut parts = rest.split('/');
+    while let Some(literal) = wanted.next() {
+        let last = wanted.peek().is_none();
+        let Some(part) = parts.next() else {
+            // The path ended where the prefix has only its trailing slash left.
+            return last && literal.is_empty();
+        };
+        if last {
+            let part = part.split(';').next().unwrap_or(part);
+            return part
+                .get(..literal.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(literal));
+        }
+        if !literal_segment_matches(literal, part) {
+            return false;
+        }
+    }
+    true
+}
+
+fn template_params<'p>(
+    segments: &'p [Segment],
+    path: &'p str,
+    exact: bool,
+) -> Option<Vec<(&'p str, &'p str)>> {
+    let (segments, mut parts) = if exact {
+        (segments, path.strip_prefix('/')?.split('/'))
+    } else {
+        // A template written with a trailing slash matches loosely like one without.
+        let segments = match segments.split_last() {
+            Some((Segment::Literal(last), rest)) if last.is_empty() && !rest.is_empty() => rest,
+            _ => segments,
+        };
+        (segments, loose_segments(path)?)
+    };
     let mut params = Vec::new();
     for segment in segments {
         let part = parts.next()?;
         match segment {
-            Segment::Literal(literal) => {
+            Segment::Literal(literal) if exact => {
                 if part != literal {
+                    return None;
+                }
+            }
+            Segment::Literal(literal) => {
+                if !literal_segment_matches(literal, part) {
                     return None;
                 }
             }
@@ -306,7 +406,7 @@ impl RouteTable {
     pub fn find_preflight(&self, announced: &str, path: &str) -> Option<&Route> {
         let path = path_only(path);
         self.routes.iter().find(|r| {
-            r.pattern.matches(path)
+            r.matches_path(path)
                 && (r.matches_method(announced)
                     || r.methods
                         .as_ref()

@@ -180,6 +180,7 @@ impl Bootstrap {
                             "stat_prefix": "ingress",
                             "normalize_path": true,
                             "merge_slashes": true,
+                            "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
                             "route_config": {"virtual_hosts": [{
                                 "name": "all",
                                 "domains": ["*"],

@@ -762,3 +762,61 @@ fn without_the_buffer_filter_a_refused_body_opens_an_upstream_request() {
         "{arrived:?}"
     );
 }
+
+// ---- route variants get their route's policies ----
+
+/// Paths a common framework routes to the `/users` handler (Express: case-insensitive,
+/// trailing slash optional) and those Envoy folds into it before filters run
+/// (`normalize_path` decodes percent-encoded unreserved characters and resolves dot segments,
+/// `merge_slashes`).
+const USERS_VARIANTS: &[&str] = &[
+    "/users",
+    "/users/",
+    "/Users",
+    "/USERS/",
+    "/users;x=1",
+    "/%75sers",
+    "//users",
+    "/a/../users",
+];
+
+#[test]
+fn envoy_refuses_an_invalid_body_on_every_variant_of_the_route() {
+    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
+    let journal = backend.journal();
+    let envoy = Envoy::start(&Bootstrap::new(backend.spawn(), config())).expect("envoy starts");
+    let invalid = json!({"email": "not-an-email", "password": "short"});
+    for path in USERS_VARIANTS {
+        let mut request = create(&invalid);
+        request.target = path.to_string();
+        let response = envoy.send(&request);
+        assert_problem(
+            &response,
+            400,
+            "invalid_body",
+            &["", "/email", "/password"],
+            path,
+        );
+    }
+    assert_eq!(journal.arrivals(), [], "a variant reached the backend");
+}
+
+#[test]
+fn envoy_with_exact_matching_leaves_the_variants_unmatched() {
+    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
+    let journal = backend.journal();
+    let mut config = config();
+    config["route_matching"] = json!("exact");
+    let envoy = Envoy::start(&Bootstrap::new(backend.spawn(), config)).expect("envoy starts");
+    let invalid = json!({"email": "not-an-email", "password": "short"});
+    let response = envoy.send(&create(&invalid));
+    assert_eq!(response.status, 400, "{}", response.text());
+    for path in ["/users/", "/Users", "/USERS/"] {
+        let mut request = create(&invalid);
+        request.target = path.to_string();
+        // Not the route's: the request goes on (the sample backend routes exactly, so 404).
+        assert_eq!(envoy.send(&request).status, 404, "{path}");
+    }
+    let arrived: Vec<String> = journal.arrivals().into_iter().map(|a| a.target).collect();
+    assert_eq!(arrived, ["/users/", "/Users", "/USERS/"]);
+}

@@ -14,7 +14,7 @@ pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use ordered_map::{OneOrMany, OrderedMap};
 pub use policies::{PolicySet, RawPolicies, RawRoutePolicies};
-pub use raw::{RawConfig, RawMatch, RawRoute};
+pub use raw::{RawConfig, RawMatch, RawRoute, RouteMatching};
 pub use section::Section;
 
 use std::sync::Arc;
@@ -64,7 +64,8 @@ impl Config {
             .iter()
             .enumerate()
             .map(|(index, raw_route)| {
-                let mut route = Route::compile(index, raw_route, Arc::clone(&defaults))?;
+                let exact = raw.route_matching == RouteMatching::Exact;
+                let mut route = Route::compile(index, raw_route, Arc::clone(&defaults), exact)?;
                 let params = route.pattern.param_names();
                 let overrides = RawRoutePolicies {
                     security_headers: raw_route.security_headers.as_ref(),

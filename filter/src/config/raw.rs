@@ -30,6 +30,22 @@ pub struct RawConfig {
     /// The health endpoint (off unless given).
     #[serde(default)]
     pub health: Option<Section<RawHealth>>,
+    /// How routes' paths match by default: `loose` (case and one trailing slash ignored, as
+    /// common frameworks route) or `exact`.
+    #[serde(default)]
+    pub route_matching: RouteMatching,
+}
+
+/// How a route's path is compared with a request's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteMatching {
+    /// ASCII case ignored, one trailing slash optional, `;parameters` ignored in literal
+    /// segments: every variant a common framework routes to the same handler.
+    #[default]
+    Loose,
+    /// Byte for byte.
+    Exact,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +88,10 @@ pub struct RawMatch {
     /// Methods this route applies to; absent means every method.
     #[serde(default)]
     pub methods: Option<Vec<String>>,
+    /// `true`: the path matches byte for byte; `false`: loosely; absent: the top-level
+    /// `route_matching`.
+    #[serde(default)]
+    pub exact: Option<bool>,
 }
 
 impl RawConfig {

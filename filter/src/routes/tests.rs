@@ -17,23 +17,89 @@ fn error(json: &str) -> String {
 }
 
 #[test]
-fn exact_path_matches_only_itself() {
+fn an_exact_route_matches_only_itself() {
+    for config in [
+        r#"{"routes":[{"match":{"path":"/users","exact":true}}]}"#,
+        r#"{"route_matching":"exact","routes":[{"match":{"path":"/users"}}]}"#,
+    ] {
+        let t = table(config);
+        assert!(t.find("GET", "/users").is_some());
+        assert!(t.find("GET", "/users?page=2").is_some());
+        assert!(t.find("GET", "/users/").is_none());
+        assert!(t.find("GET", "/users/1").is_none());
+        assert!(t.find("GET", "/Users").is_none());
+        assert!(t.find("GET", "/users;x").is_none());
+        assert!(t.find("GET", "/user").is_none());
+    }
+    // A route's own `exact: false` beats the top level.
+    let t =
+        table(r#"{"route_matching":"exact","routes":[{"match":{"path":"/users","exact":false}}]}"#);
+    assert!(t.find("GET", "/USERS/").is_some());
+}
+
+#[test]
+fn a_path_matches_loosely_by_default_as_frameworks_route() {
     let t = table(r#"{"routes":[{"match":{"path":"/users"}}]}"#);
+    // Express's defaults (case-insensitive, non-strict) and servlet `;parameters`.
+    for variant in [
+        "/users",
+        "/users/",
+        "/Users",
+        "/USERS/",
+        "/uSeRs?x=1",
+        "/users;jsessionid=1",
+    ] {
+        assert!(t.find("POST", variant).is_some(), "{variant}");
+    }
+    for other in [
+        "/users//",
+        "/users/1",
+        "/user",
+        "/usersx",
+        "//users",
+        "users",
+        "/users%2F",
+    ] {
+        assert!(t.find("POST", other).is_none(), "{other}");
+    }
+    // A pattern written with a trailing slash is the same route.
+    let t = table(r#"{"routes":[{"match":{"path":"/users/"}}]}"#);
     assert!(t.find("GET", "/users").is_some());
-    assert!(t.find("GET", "/users?page=2").is_some());
-    assert!(t.find("GET", "/users/").is_none());
-    assert!(t.find("GET", "/users/1").is_none());
-    assert!(t.find("GET", "/Users").is_none());
-    assert!(t.find("GET", "/user").is_none());
+    assert!(t.find("GET", "/Users/").is_some());
+    // The root.
+    let t = table(r#"{"routes":[{"match":{"path":"/"}}]}"#);
+    assert!(t.find("GET", "/").is_some());
+    assert!(t.find("GET", "/x").is_none());
 }
 
 #[test]
 fn prefix_matches_like_envoy() {
-    let t = table(r#"{"routes":[{"match":{"prefix":"/api/"}}]}"#);
+    let t = table(r#"{"routes":[{"match":{"prefix":"/api/","exact":true}}]}"#);
     assert!(t.find("GET", "/api/").is_some());
     assert!(t.find("GET", "/api/v1/things?x=1").is_some());
     assert!(t.find("GET", "/api").is_none());
     assert!(t.find("GET", "/apix/").is_none());
+    assert!(t.find("GET", "/API/").is_none());
+    // Loosely: case ignored, `/api` is the directory too, `;parameters` ignored.
+    let t = table(r#"{"routes":[{"match":{"prefix":"/api/"}}]}"#);
+    for variant in [
+        "/api/",
+        "/API/v1",
+        "/api",
+        "/Api/",
+        "/api;x/v1",
+        "/api/v1/things?x=1",
+    ] {
+        assert!(t.find("GET", variant).is_some(), "{variant}");
+    }
+    for other in ["/apix/", "/ap", "/", "/v1/api/"] {
+        assert!(t.find("GET", other).is_none(), "{other}");
+    }
+    // Without a trailing slash the last segment is a prefix of the path's, as in Envoy.
+    let t = table(r#"{"routes":[{"match":{"prefix":"/admin/pan"}}]}"#);
+    assert!(t.find("GET", "/ADMIN/panel").is_some());
+    assert!(t.find("GET", "/admin;x/Panel/1").is_some());
+    assert!(t.find("GET", "/admin/pa").is_none());
 }
 
 #[test]
@@ -41,14 +107,34 @@ fn template_matches_one_nonempty_segment_per_param() {
     let t = table(r#"{"routes":[{"match":{"path":"/users/{id}/posts/{post_id}"}}]}"#);
     let route = t.find("GET", "/users/42/posts/7?full=1").expect("matches");
     assert_eq!(
-        route.pattern.params("/users/42/posts/7"),
+        route.params("/users/42/posts/7"),
         Some(vec![("id", "42"), ("post_id", "7")])
     );
     assert!(t.find("GET", "/users//posts/7").is_none());
-    assert!(t.find("GET", "/users/42/posts/7/").is_none());
     assert!(t.find("GET", "/users/42/posts").is_none());
     assert!(t.find("GET", "/users/4/2/posts/7").is_none());
     assert!(t.find("GET", "users/42/posts/7").is_none());
+    // Loosely: literals by case and `;parameters`, one trailing slash; a parameter's value is
+    // kept whole (its schema sees what the backend may see).
+    let route = t
+        .find("GET", "/Users/42/POSTS/7/")
+        .expect("matches loosely");
+    assert_eq!(
+        route.params("/Users/42/POSTS/7/"),
+        Some(vec![("id", "42"), ("post_id", "7")])
+    );
+    assert_eq!(
+        route.params("/users;x/4;2/posts/Seven"),
+        Some(vec![("id", "4;2"), ("post_id", "Seven")])
+    );
+    assert!(t.find("GET", "/users/42/posts/7//").is_none());
+    let exact = table(r#"{"route_matching":"exact","routes":[{"match":{"path":"/users/{id}"}}]}"#);
+    assert!(exact.find("GET", "/users/42/").is_none());
+    assert!(exact.find("GET", "/Users/42").is_none());
+    // A template written with a trailing slash.
+    let t = table(r#"{"routes":[{"match":{"path":"/users/{id}/"}}]}"#);
+    assert!(t.find("GET", "/users/1").is_some());
+    assert!(t.find("GET", "/users/1/").is_some());
 }
 
 #[test]
@@ -164,13 +250,45 @@ proptest! {
         let t = table(r#"{"routes":[{"match":{"path":"/users/{id}/posts/{post}"}}]}"#);
         let path = format!("/users/{id}/posts/{post}");
         let route = t.find("GET", &path).expect("matches");
-        prop_assert_eq!(route.pattern.params(&path), Some(vec![("id", id.as_str()), ("post", post.as_str())]));
+        prop_assert_eq!(route.params(&path), Some(vec![("id", id.as_str()), ("post", post.as_str())]));
+    }
+
+    /// Every variant a common framework folds into a route gets the route: case changed,
+    /// one trailing slash, `;parameters` after a literal segment.
+    #[test]
+    fn loose_variants_of_a_path_get_its_route(
+        path in "(/[a-z0-9_-]{1,8}){1,4}",
+        flips in prop::collection::vec(any::<bool>(), 40),
+        slash in any::<bool>(),
+        params in prop::option::of(";[a-z=0-9]{0,6}"),
+    ) {
+        let config = format!(r#"{{"routes":[{{"match":{{"path":"{path}"}}}}]}}"#);
+        let t = table(&config);
+        let mut variant: String = path
+            .chars()
+            .zip(flips.iter().cycle())
+            .map(|(c, flip)| if *flip { c.to_ascii_uppercase() } else { c })
+            .collect();
+        if let Some(params) = &params {
+            variant.push_str(params);
+        }
+        if slash {
+            variant.push('/');
+        }
+        prop_assert!(t.find("GET", &variant).is_some(), "{} should match {}", variant, path);
+        let exact = format!(r#"{{"route_matching":"exact","routes":[{{"match":{{"path":"{path}"}}}}]}}"#);
+        let t = table(&exact);
+        prop_assert_eq!(t.find("GET", &variant).is_some(), variant == path);
     }
 
     #[test]
     fn matching_never_panics(path in "\\PC*", method in "\\PC{0,10}") {
-        let t = table(r#"{"routes":[{"match":{"path":"/users/{id}"}},{"match":{"prefix":"/a"}},{"match":{"path":"/x"}}]}"#);
-        let _ = t.find(&method, &path);
+        for matching in ["loose", "exact"] {
+            let config = format!(r#"{{"route_matching":"{matching}","routes":[{{"match":{{"path":"/users/{{id}}/"}}}},{{"match":{{"prefix":"/a/"}}}},{{"match":{{"prefix":"/"}}}},{{"match":{{"path":"/x"}}}}]}}"#);
+            let t = table(&config);
+            let _ = t.find(&method, &path);
+            let _ = t.find_preflight(&method, &path);
+        }
     }
 }
 

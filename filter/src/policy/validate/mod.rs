@@ -237,7 +237,6 @@ impl Validation {
         }
         if let (Some(path_params), Some(route)) = (&self.path_params, route) {
             let pairs = route
-                .pattern
                 .params(path_only(request.path))
                 .unwrap_or_default()
                 .into_iter()
@@ -397,7 +396,7 @@ pub fn unknown_route(routes: &crate::routes::RouteTable, request: &RequestHead<'
     let path = path_only(request.path);
     let mut allowed: Vec<&str> = Vec::new();
     let mut path_known = false;
-    for route in routes.iter().filter(|r| r.pattern.matches(path)) {
+    for route in routes.iter().filter(|r| r.matches_path(path)) {
         path_known = true;
         // (A route for every method would have matched.)
         if let Some(methods) = route.allowed_methods() {
