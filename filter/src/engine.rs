@@ -4,6 +4,7 @@
 //! out what it decides.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::config::{Config, PolicySet};
@@ -29,6 +30,9 @@ pub struct Engine {
     /// Set by `prepare` (rate limits need their tables and the shared hash secret).
     hasher: Option<KeyHasher>,
     metrics: Metrics,
+    /// Whether this VM has already said that Envoy takes client addresses from headers the
+    /// client sent (said once per VM; the engine is per VM).
+    forgeable_client_warned: AtomicBool,
 }
 
 /// What the engine decided about a request, kept for its response.
@@ -109,6 +113,21 @@ pub enum ResponseDecision {
     Replace(LocalResponse),
 }
 
+/// The event of the line that says `client_ip` keys can be forged (see
+/// `warn_if_client_address_forgeable`).
+pub const FORGEABLE_CLIENT_ADDRESS_EVENT: &str = "client_address_from_request_headers";
+
+/// What that line says, and what to set.
+pub const FORGEABLE_CLIENT_ADDRESS_DETAIL: &str = "a request reached the filter without \
+X-Forwarded-For, which Envoy adds to every request when the http_connection_manager has \
+use_remote_address: true. Without it, Envoy takes source.address (the client_ip rate-limit key) \
+from the X-Forwarded-For the client sends, so a client that sends a new value with each request \
+escapes client_ip limits. Set use_remote_address: true on the http_connection_manager, with \
+xff_num_trusted_hops: 0 when Envoy is the edge, or N behind N trusted proxies that append to \
+X-Forwarded-For. (skip_xff_append: true and the custom_header original IP detection add nothing \
+to X-Forwarded-For either: with those, make sure the address cannot come from the client.) Said \
+once per worker.";
+
 /// Response headers the rate limiter owns when it applies (the upstream's are dropped).
 const RATE_LIMIT_HEADERS: &[&str] = &[
     "ratelimit",
@@ -134,6 +153,7 @@ impl Engine {
             reads_request_headers,
             hasher: None,
             metrics,
+            forgeable_client_warned: AtomicBool::new(false),
         }
     }
 
@@ -330,6 +350,39 @@ impl Engine {
         self.refuse(state, head, "validate", refusal.response, env)
     }
 
+    /// Says once per VM, at `warn`, that `source.address` (the `client_ip` key) is taken from
+    /// headers the client sent. With `use_remote_address: true` Envoy's connection manager
+    /// appends the peer's address to `X-Forwarded-For` before any filter runs (HTTP/1.1 and
+    /// HTTP/2 alike; an internal redirect keeps the header), so a request that arrives without
+    /// one means it does not: with its default settings Envoy takes the client address from
+    /// the rightmost `X-Forwarded-For` address the client sent, and a client escapes a
+    /// `client_ip` limit by sending a new one each time. Reads only the headers already here.
+    /// Envoy appends nothing either with `skip_xff_append: true` or a `custom_header` original
+    /// IP detection, which may be safe: the line says so (checked in Envoy 1.40).
+    fn warn_if_client_address_forgeable(&self, head: &RequestHead<'_, '_>, env: &dyn Environment) {
+        if head.headers.get_bytes("x-forwarded-for").is_some()
+            || !self.config.logging.enabled(Level::Warn)
+            || self.forgeable_client_warned.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        #[derive(serde::Serialize)]
+        struct Line {
+            event: &'static str,
+            policy: &'static str,
+            detail: &'static str,
+        }
+        let line = Line {
+            event: FORGEABLE_CLIENT_ADDRESS_EVENT,
+            policy: "rate_limit",
+            detail: FORGEABLE_CLIENT_ADDRESS_DETAIL,
+        };
+        env.log(
+            Level::Warn,
+            &serde_json::to_string(&line).unwrap_or_default(),
+        );
+    }
+
     /// Decides about a request from its headers (`None` when `reads_request_headers` is
     /// false; `end_of_stream`: the request has no body). In order: the health endpoint, HTTPS
     /// redirect, CORS (a preflight is answered before anything counts it), rate limits, strict
@@ -402,10 +455,12 @@ impl Engine {
             }
         }
         if let (Some(limits), Some(hasher)) = (&policies.rate_limit, &self.hasher) {
-            let client = limits
-                .needs_client_address()
-                .then(|| env.client_address())
-                .flatten();
+            let client = if limits.needs_client_address() {
+                self.warn_if_client_address_forgeable(&head, env);
+                env.client_address()
+            } else {
+                None
+            };
             let inputs = Inputs {
                 now: env.now_unix_nanos(),
                 client: client.as_deref(),
@@ -698,6 +753,9 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod forwarded_for_tests;
 
 // Property tests: native only (see Cargo.toml: on wasm32 under Node they would cost minutes).
 #[cfg(all(test, not(target_family = "wasm")))]

@@ -50,6 +50,12 @@ pub struct Bootstrap {
     /// passed the filter's checks). proxy-wasm cannot hold the headers itself while it reads
     /// the body.
     pub buffer_filter: bool,
+    /// The connection manager's `use_remote_address`. Unset (false) is Envoy's default: the
+    /// client address (`source.address`) is then the rightmost `X-Forwarded-For` address the
+    /// client sent, if any, and Envoy appends nothing to that header.
+    pub use_remote_address: bool,
+    /// The connection manager's `xff_num_trusted_hops` (unset: 0).
+    pub xff_num_trusted_hops: u32,
 }
 
 /// Envoy's buffer filter's limit in the test configs: above every test's `max_body_bytes`
@@ -70,7 +76,18 @@ impl Bootstrap {
             http1_trailers: false,
             websockets: false,
             buffer_filter: true,
+            use_remote_address: false,
+            xff_num_trusted_hops: 0,
         }
+    }
+
+    /// `use_remote_address: true` with `xff_num_trusted_hops`: the client address is the
+    /// connection's peer (0 hops), or the address that many places from the right of the
+    /// `X-Forwarded-For` it sent; Envoy appends the peer to that header.
+    pub fn use_remote_address(mut self, xff_num_trusted_hops: u32) -> Self {
+        self.use_remote_address = true;
+        self.xff_num_trusted_hops = xff_num_trusted_hops;
+        self
     }
 
     /// The Wasm filter alone before the router (what happens without the buffer filter).
@@ -167,7 +184,7 @@ impl Bootstrap {
             .chain(self.extra_clusters.iter().cloned())
             .map(|(name, address)| static_cluster(&name, address))
             .collect();
-        json!({
+        let mut config = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
             "static_resources": {
                 "listeners": [{
@@ -198,7 +215,20 @@ impl Bootstrap {
                 }],
                 "clusters": clusters,
             },
-        })
+        });
+        // Set only when asked, so that every other config stays exactly as it was.
+        if let Some(Value::Object(connection_manager)) = config
+            .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        {
+            if self.use_remote_address {
+                connection_manager.insert("use_remote_address".into(), json!(true));
+            }
+            if self.xff_num_trusted_hops > 0 {
+                let hops = json!(self.xff_num_trusted_hops);
+                connection_manager.insert("xff_num_trusted_hops".into(), hops);
+            }
+        }
+        config
     }
 }
 

@@ -360,3 +360,262 @@ fn envoy_workers_together_allow_exactly_the_burst() {
         );
     }
 }
+
+// ---- `client_ip` and the connection manager's view of the client's address ----
+
+/// The event of the filter's warning that `client_ip` keys come from headers the client sent.
+const FORGEABLE: &str = "\"event\":\"client_address_from_request_headers\"";
+
+/// The filter's warning lines in Envoy's log.
+fn forgeable_warnings(envoy: &Envoy) -> Vec<String> {
+    envoy
+        .log()
+        .lines()
+        .filter(|l| l.contains(FORGEABLE))
+        .map(str::to_string)
+        .collect()
+}
+
+fn get_forwarded_for(envoy: &Envoy, forwarded_for: &str) -> u16 {
+    envoy
+        .send(&Request::get("/users").header("x-forwarded-for", forwarded_for))
+        .status
+}
+
+/// A counter of the filter, read from Envoy's Prometheus page (`hardening_..._allowed`).
+fn envoy_counter(envoy: &Envoy, name: &str) -> u64 {
+    let stats = envoy.admin_get("/stats/prometheus").expect("stats").text();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}{{}} "))?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{stats}"))
+}
+
+/// One HTTP/2 GET over cleartext (prior knowledge; header fields as plain HPACK literals), on
+/// its own connection, returning once the response stream has ended. What the filter decided is
+/// read from its counters.
+fn h2c_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        out.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    let authority = addr.to_string();
+    let mut block = Vec::new();
+    let pseudo = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", authority.as_str()),
+    ];
+    for (name, value) in pseudo.into_iter().chain(headers.iter().copied()) {
+        block.push(0); // a literal field without indexing, with a new name
+        for text in [name, value] {
+            block.push(u8::try_from(text.len()).expect("shorter than 127"));
+            block.extend_from_slice(text.as_bytes());
+        }
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    frame(&mut out, 0x4, 0, 0, &[]); // SETTINGS
+    frame(&mut out, 0x1, 0x4 | 0x1, 1, &block); // HEADERS, END_HEADERS | END_STREAM
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(&out)?;
+    loop {
+        let mut head = [0u8; 9];
+        stream.read_exact(&mut head)?;
+        let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let (kind, flags) = (head[3], head[4]);
+        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0; length];
+        stream.read_exact(&mut payload)?;
+        match kind {
+            0x4 if flags & 0x1 == 0 => {
+                let mut ack = Vec::new();
+                frame(&mut ack, 0x4, 0x1, 0, &[]);
+                stream.write_all(&ack)?;
+            }
+            0x0 | 0x1 if id == 1 && flags & 0x1 != 0 => return Ok(()),
+            0x3 | 0x7 => return Err(std::io::Error::other(format!("frame type {kind}"))),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn envoys_default_connection_manager_keys_client_ip_by_the_forwarded_for_the_client_sent() {
+    // No use_remote_address: Envoy's default. source.address is the rightmost address of the
+    // X-Forwarded-For the client sent (xff_num_trusted_hops 0), else the connection's peer.
+    let envoy = Envoy::start(&Bootstrap::new(backend(), limited(2, "1h", json!({}))))
+        .expect("envoy starts");
+    let plain: Vec<u16> = (0..3)
+        .map(|_| envoy.send(&Request::get("/users")).status)
+        .collect();
+    assert_eq!(plain, [200, 200, 429], "the peer 127.0.0.1 is limited");
+    // A new forged value per request: a fresh budget each time.
+    for i in 0..10 {
+        assert_eq!(get_forwarded_for(&envoy, &format!("203.0.113.{i}")), 200);
+    }
+    // Only the rightmost address counts.
+    let rightmost: Vec<u16> = [
+        "198.51.100.1, 192.0.2.200",
+        "198.51.100.2,192.0.2.200",
+        "192.0.2.200",
+    ]
+    .iter()
+    .map(|xff| get_forwarded_for(&envoy, xff))
+    .collect();
+    assert_eq!(rightmost, [200, 200, 429]);
+    // A value that is not an address leaves the peer's.
+    assert_eq!(get_forwarded_for(&envoy, "unknown"), 429);
+    // HTTP/2 alike: a forged value is a fresh budget, none is the peer's.
+    let allowed = envoy_counter(&envoy, "hardening_rate_limit_api_allowed");
+    let limited = envoy_counter(&envoy, "hardening_rate_limit_api_limited");
+    h2c_get(
+        envoy.listener,
+        "/users",
+        &[("x-forwarded-for", "203.0.113.99")],
+    )
+    .expect("h2c");
+    h2c_get(envoy.listener, "/users", &[]).expect("h2c");
+    assert_eq!(
+        envoy_counter(&envoy, "hardening_rate_limit_api_allowed"),
+        allowed + 1
+    );
+    assert_eq!(
+        envoy_counter(&envoy, "hardening_rate_limit_api_limited"),
+        limited + 1
+    );
+    // The filter said so, once (one worker, one VM), at warn, with what to set.
+    let warnings = forgeable_warnings(&envoy);
+    assert_eq!(warnings.len(), 1, "{}", envoy.log());
+    assert!(warnings[0].contains("[warning]"), "{}", warnings[0]);
+    for needed in ["use_remote_address: true", "xff_num_trusted_hops: 0"] {
+        assert!(warnings[0].contains(needed), "{}", warnings[0]);
+    }
+}
+
+#[test]
+fn with_use_remote_address_a_forged_forwarded_for_changes_nothing_and_nothing_is_said() {
+    let envoy =
+        Envoy::start(&Bootstrap::new(backend(), limited(2, "1h", json!({}))).use_remote_address(0))
+            .expect("envoy starts");
+    let statuses: Vec<u16> = (0..6)
+        .map(|i| match i % 2 {
+            0 => envoy.send(&Request::get("/users")).status,
+            _ => get_forwarded_for(&envoy, &format!("203.0.113.{i}")),
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 429, 429, 429, 429]);
+    // HTTP/2, with and without a forged value: the peer's budget, spent.
+    let limited = envoy_counter(&envoy, "hardening_rate_limit_api_limited");
+    h2c_get(envoy.listener, "/users", &[]).expect("h2c");
+    h2c_get(
+        envoy.listener,
+        "/users",
+        &[("x-forwarded-for", "203.0.113.99")],
+    )
+    .expect("h2c");
+    assert_eq!(
+        envoy_counter(&envoy, "hardening_rate_limit_api_limited"),
+        limited + 2
+    );
+    assert_eq!(envoy_counter(&envoy, "hardening_rate_limit_api_allowed"), 2);
+    // Envoy appended the peer to X-Forwarded-For of every request, HTTP/2 included, before
+    // the filter saw it: no warning.
+    assert!(forgeable_warnings(&envoy).is_empty(), "{}", envoy.log());
+}
+
+#[test]
+fn behind_a_balancer_that_appends_one_trusted_hop_keys_by_the_address_it_appended() {
+    // use_remote_address with xff_num_trusted_hops 1: the balancer (here the test client)
+    // appends the client's address; whatever the client wrote left of it does not count.
+    let envoy =
+        Envoy::start(&Bootstrap::new(backend(), limited(2, "1h", json!({}))).use_remote_address(1))
+            .expect("envoy starts");
+    let statuses: Vec<u16> = [
+        "203.0.113.1, 198.51.100.7",
+        "203.0.113.2, 198.51.100.7",
+        "198.51.100.7",
+        "203.0.113.3, 198.51.100.8",
+    ]
+    .iter()
+    .map(|xff| get_forwarded_for(&envoy, xff))
+    .collect();
+    assert_eq!(statuses, [200, 200, 429, 200]);
+    assert!(forgeable_warnings(&envoy).is_empty(), "{}", envoy.log());
+}
+
+#[test]
+fn behind_a_proxy_protocol_balancer_the_address_it_declares_is_the_key() {
+    // The proxy_protocol listener filter makes the address the balancer declares the
+    // connection's peer; use_remote_address with 0 hops then keys by it, whatever XFF says.
+    let mut config = Bootstrap::new(backend(), limited(2, "1h", json!({})))
+        .use_remote_address(0)
+        .to_json();
+    config["static_resources"]["listeners"][0]["listener_filters"] = json!([{
+        "name": "envoy.filters.listener.proxy_protocol",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
+    }]);
+    let envoy = Envoy::start_config(&config, 1).expect("envoy starts");
+    let send = |client: &str, forwarded_for: &str| {
+        let mut bytes = format!("PROXY TCP4 {client} 127.0.0.1 40000 80\r\n").into_bytes();
+        let request = Request::get("/users").header("x-forwarded-for", forwarded_for);
+        bytes.extend(request.to_http1(&envoy.listener.to_string()));
+        test_harness::http1::send_raw(envoy.listener, &bytes, "GET")
+            .expect("response")
+            .status
+    };
+    let statuses = [
+        send("198.51.100.7", "203.0.113.1"),
+        send("198.51.100.7", "203.0.113.2"),
+        send("198.51.100.7", "203.0.113.3"),
+        send("198.51.100.8", "203.0.113.3"),
+    ];
+    assert_eq!(statuses, [200, 200, 429, 200]);
+    assert!(forgeable_warnings(&envoy).is_empty(), "{}", envoy.log());
+}
+
+#[test]
+fn the_xff_detection_extension_trusts_only_the_balancers_addresses() {
+    // original_ip_detection_extensions with xff_trusted_cidrs (without use_remote_address):
+    // from a trusted peer, the rightmost untrusted X-Forwarded-For address is the client; a
+    // peer outside those networks is the client itself, whatever it sends.
+    let start = |cidr: (&str, u32)| {
+        let mut config = Bootstrap::new(backend(), limited(2, "1h", json!({}))).to_json();
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            ["original_ip_detection_extensions"] = json!([{
+            "name": "envoy.http.original_ip_detection.xff",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.http.original_ip_detection.xff.v3.XffConfig",
+                "xff_trusted_cidrs": {"cidrs": [{"address_prefix": cidr.0, "prefix_len": cidr.1}]},
+            },
+        }]);
+        Envoy::start_config(&config, 1).expect("envoy starts")
+    };
+    let trusted = start(("127.0.0.0", 8));
+    let statuses: Vec<u16> = [
+        "203.0.113.1, 198.51.100.7",
+        "203.0.113.2, 198.51.100.7",
+        "198.51.100.7, 127.0.0.9",
+        "198.51.100.8",
+    ]
+    .iter()
+    .map(|xff| get_forwarded_for(&trusted, xff))
+    .collect();
+    assert_eq!(statuses, [200, 200, 429, 200]);
+    let untrusted = start(("10.0.0.0", 8));
+    let statuses: Vec<u16> = (0..3)
+        .map(|i| get_forwarded_for(&untrusted, &format!("203.0.113.{i}")))
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    // From an untrusted peer Envoy appends it to X-Forwarded-For, which the filter sees.
+    assert_eq!(untrusted.send(&Request::get("/users")).status, 429);
+    assert!(
+        forgeable_warnings(&untrusted).is_empty(),
+        "{}",
+        untrusted.log()
+    );
+}
