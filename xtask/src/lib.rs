@@ -5,6 +5,7 @@ pub mod bench;
 pub mod core_tests;
 pub mod demo_stack;
 pub mod envoy;
+pub mod fuzz;
 pub mod lock;
 pub mod paths;
 pub mod process;

@@ -15,6 +15,10 @@ cargo xtask <command>
   demo    run the demo stack in the foreground: sample backend + Envoy with the filter
   test    run every test: unit (natively and on wasm32 under Node), native harness,
           end-to-end against a real Envoy; extra arguments filter `cargo test`
+  fuzz    build the libFuzzer targets in fuzz/ (cargo +nightly fuzz build; installs cargo-fuzz
+          into .work/tools if missing) and run each for a while: --seconds N (default 60),
+          --jobs N (targets side by side), TARGET... (default: all); prints executions and
+          exec/s per target, fails on a crash with the input's path
   bench   measure requests/s and latency: bare Envoy, Envoy's native filters, a no-op Wasm
           filter and this filter, alternated (--rounds 3 --seconds 5 --connections 32
           --only SCENARIO); then the per-request cost inside the module and the core's
@@ -29,6 +33,9 @@ fn main() -> ExitCode {
         Some("envoy") => envoy::ensure().map(|bin| println!("{}", bin.display())),
         Some("demo") => demo::run(),
         Some("test") => xtask::test_run::run_all(&args[1..]),
+        Some("fuzz") => {
+            xtask::fuzz::Options::parse(&args[1..]).and_then(|o| xtask::fuzz::run_all(&o))
+        }
         Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

@@ -1,29 +1,48 @@
-//! `cargo xtask test`: every test layer. The builds run side by side (the native tests; the
-//! wasm32 modules and the core's wasm32 unit tests; Envoy's install): on two cores, the
-//! module's single-threaded LTO link and Envoy's download leave a core free that the native
-//! build takes. Then the tests run one layer after the other.
+//! `cargo xtask test`: every test layer. The builds run side by side (the native tests, then
+//! the fuzz targets; the wasm32 modules and the core's wasm32 unit tests; Envoy's install): on
+//! two cores, the module's single-threaded LTO link and Envoy's download leave a core free
+//! that the native build takes. Then the tests run one layer after the other, and last a short
+//! fuzzing run of every target.
 
 use std::process::Command;
 use std::thread;
 
+use crate::fuzz::{self, Fuzzer};
 use crate::process::run;
 use crate::{core_tests, envoy, paths, wasm};
 
+/// Seconds each fuzz target runs in `cargo xtask test`, two at a time (the whole run: about
+/// `FUZZ_SECONDS * targets / 2`).
+pub const FUZZ_SECONDS: u64 = 15;
+const FUZZ_JOBS: usize = 2;
+
 /// Runs every test. `extra` goes to the native `cargo test` (e.g. a test name); with it, the
-/// core's wasm32 unit tests are left out.
+/// core's wasm32 unit tests and the fuzzing run are left out.
 pub fn run_all(extra: &[String]) -> crate::Result<()> {
-    let with_wasm32_units = extra.is_empty();
-    thread::scope(|scope| {
-        let wasm = scope.spawn(|| build_wasm(with_wasm32_units));
+    let complete = extra.is_empty();
+    let fuzzer = thread::scope(|scope| {
+        let wasm = scope.spawn(|| build_wasm(complete));
         let envoy = scope.spawn(envoy::ensure);
-        let native = run(native_tests().arg("--no-run"));
+        // The native build finishes before the wasm line: the fuzz build takes its place.
+        let native = run(native_tests().arg("--no-run"))
+            .and_then(|()| complete.then(Fuzzer::build).transpose());
         join(wasm)?;
         join(envoy)?;
         native
     })?;
     run(native_tests().args(extra))?;
-    if with_wasm32_units {
+    if complete {
         core_tests::run_on_wasm32()?;
+    }
+    if let Some(fuzzer) = fuzzer {
+        let targets = fuzz::targets()?;
+        eprintln!(
+            "xtask: fuzzing {} targets for {FUZZ_SECONDS} s each, {FUZZ_JOBS} at a time",
+            targets.len()
+        );
+        let reports = fuzzer.run(&targets, FUZZ_SECONDS, FUZZ_JOBS);
+        fuzz::print_table(&reports);
+        fuzz::check(&reports)?;
     }
     Ok(())
 }
