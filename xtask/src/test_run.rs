@@ -1,8 +1,8 @@
 //! `cargo xtask test`: every test layer. The builds run side by side (the native tests, then
-//! the fuzz targets; the wasm32 modules and the core's wasm32 unit tests; Envoy's install): on
-//! two cores, the module's single-threaded LTO link and Envoy's download leave a core free
-//! that the native build takes. Then the tests run one layer after the other, and last a short
-//! fuzzing run of every target.
+//! the fuzz targets; the wasm32 modules and the core's wasm32 unit tests; Envoy's install, then
+//! cargo-fuzz's): on two cores, the module's single-threaded LTO link and Envoy's download
+//! leave a core free that the native build takes. Then the tests run one layer after the other,
+//! and last a short fuzzing run of every target.
 
 use std::process::Command;
 use std::thread;
@@ -13,7 +13,7 @@ use crate::{core_tests, envoy, paths, wasm};
 
 /// Seconds each fuzz target runs in `cargo xtask test`, two at a time (the whole run: about
 /// `FUZZ_SECONDS * targets / 2`).
-pub const FUZZ_SECONDS: u64 = 15;
+pub const FUZZ_SECONDS: u64 = 10;
 const FUZZ_JOBS: usize = 2;
 
 /// Runs every test. `extra` goes to the native `cargo test` (e.g. a test name); with it, the
@@ -22,7 +22,14 @@ pub fn run_all(extra: &[String]) -> crate::Result<()> {
     let complete = extra.is_empty();
     let fuzzer = thread::scope(|scope| {
         let wasm = scope.spawn(|| build_wasm(complete));
-        let envoy = scope.spawn(envoy::ensure);
+        // Envoy's install takes seconds; cargo-fuzz's (a minute) then goes off the native line.
+        let envoy = scope.spawn(|| {
+            let bin = envoy::ensure()?;
+            if complete {
+                fuzz::ensure_cargo_fuzz()?;
+            }
+            Ok::<_, String>(bin)
+        });
         // The native build finishes before the wasm line: the fuzz build takes its place.
         let native = run(native_tests().arg("--no-run"))
             .and_then(|()| complete.then(Fuzzer::build).transpose());
