@@ -162,9 +162,15 @@ fn loose_segments(path: &str) -> Option<std::str::Split<'_, char>> {
 
 /// A path segment against a literal one, loosely: ASCII case ignored, and a `;parameters`
 /// suffix of the path's segment ignored.
+/// The segment is the literal, or the literal followed by `;params`. Comparing the literal
+/// against the whole segment's start (not against the segment cut at its first `;`) keeps a
+/// literal that itself holds `;` (`/legacy;v=1`) matching its own path.
 fn literal_segment_matches(literal: &str, segment: &str) -> bool {
-    let segment = segment.split(';').next().unwrap_or(segment);
-    segment.eq_ignore_ascii_case(literal)
+    let split = literal.len();
+    let (Some(start), Some(rest)) = (segment.get(..split), segment.get(split..)) else {
+        return false;
+    };
+    start.eq_ignore_ascii_case(literal) && (rest.is_empty() || rest.starts_with(';'))
 }
 
 fn literal_path_matches(pattern: &str, path: &str) -> bool {
@@ -197,7 +203,8 @@ fn loose_prefix_matches(prefix: &str, path: &str) -> bool {
             return last && literal.is_empty();
         };
         if last {
-            let part = part.split(';').next().unwrap_or(part);
+            // A partial segment: `/api` takes `/apix` and `/api;v=2`, and a prefix whose last
+            // segment holds `;` takes its own path.
             return part
                 .get(..literal.len())
                 .is_some_and(|start| start.eq_ignore_ascii_case(literal));

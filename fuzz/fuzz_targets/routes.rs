@@ -13,8 +13,8 @@ use hardening::routes::{PathPattern, Route, RouteTable, Segment, path_only};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 
-// No pattern holds `;`: loosely, a literal with `;` never matches, not even the same path
-// (reported; the exact-implies-loose check below would fail on it at once).
+// `matrix`, `semi` and `semi_prefix` hold `;` in a literal: loosely they must still match their
+// own paths (corpus input `loose-semicolon-literal` found that they did not).
 const ROUTES: &str = r#""routes": [
     {"name": "health", "match": {"path": "/health"}},
     {"name": "root", "match": {"path": "/", "methods": ["GET"]}},
@@ -26,7 +26,10 @@ const ROUTES: &str = r#""routes": [
     {"name": "static", "match": {"prefix": "/static/"}},
     {"name": "api", "match": {"prefix": "/api", "methods": ["HEAD", "BREW"]}},
     {"name": "encoded", "match": {"path": "/a%2Fb/{rest}"}},
-    {"name": "exact_anyway", "match": {"path": "/Exact/{x}", "exact": true}}
+    {"name": "exact_anyway", "match": {"path": "/Exact/{x}", "exact": true}},
+    {"name": "matrix", "match": {"path": "/m;v=1/{id}"}},
+    {"name": "semi", "match": {"path": "/a;b"}},
+    {"name": "semi_prefix", "match": {"prefix": "/p;v=2/"}}
 ]"#;
 
 fn compile(matching: &str) -> Config {

@@ -102,6 +102,35 @@ fn prefix_matches_like_envoy() {
     assert!(t.find("GET", "/admin/pa").is_none());
 }
 
+/// Found by the `routes` fuzz target (fuzz/corpus/routes/loose-semicolon-literal): a literal
+/// holding `;` must match its own path loosely, not only exactly.
+#[test]
+fn a_literal_holding_a_semicolon_matches_its_own_path_loosely() {
+    let t = table(
+        r#"{"routes":[
+            {"name":"exact","match":{"path":"/a;b"}},
+            {"name":"template","match":{"path":"/legacy;v=1/{id}"}},
+            {"name":"prefix","match":{"prefix":"/api;v=2/"}},
+            {"name":"partial","match":{"prefix":"/old;v"}}
+        ]}"#,
+    );
+    let name = |path: &str| t.find("GET", path).map(|r| r.name.clone());
+    assert_eq!(name("/a;b").as_deref(), Some("exact"));
+    assert_eq!(name("/A;B/").as_deref(), Some("exact"));
+    assert_eq!(name("/a;b;x=1").as_deref(), Some("exact"));
+    assert_eq!(name("/a;bc"), None);
+    assert_eq!(name("/a"), None);
+    assert_eq!(name("/legacy;v=1/7").as_deref(), Some("template"));
+    assert_eq!(name("/Legacy;V=1;s=2/7").as_deref(), Some("template"));
+    assert_eq!(name("/legacy;v=2/7"), None);
+    assert_eq!(name("/legacy/7"), None);
+    assert_eq!(name("/api;v=2/users").as_deref(), Some("prefix"));
+    assert_eq!(name("/api;v=2").as_deref(), Some("prefix"));
+    assert_eq!(name("/api;v=3/users"), None);
+    assert_eq!(name("/old;v=9").as_deref(), Some("partial"));
+    assert_eq!(name("/old"), None);
+}
+
 #[test]
 fn template_matches_one_nonempty_segment_per_param() {
     let t = table(r#"{"routes":[{"match":{"path":"/users/{id}/posts/{post_id}"}}]}"#);
