@@ -7,20 +7,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::config::{Config, PolicySet};
+use crate::config::Config;
 use crate::environment::Environment;
+use crate::environment::SharedData;
 use crate::logging::{Event as LogEvent, Level};
 use crate::metrics::{Decision, Metrics};
+use crate::policy::PolicySet;
 use crate::policy::cors;
 use crate::policy::errors::Errors;
 use crate::policy::health::{Health, Outcome as HealthOutcome};
 use crate::policy::https_redirect::Verdict as RedirectVerdict;
-use crate::policy::rate_limit::{self, Event, Inputs, KeyHasher, RateHeaders, SharedData};
+use crate::policy::rate_limit::{self, Event, Inputs, KeyHasher, RateHeaders};
 use crate::policy::validate::{self, BodyPlan, Refusal, UnknownRoutes};
 use crate::reply::LocalResponse;
 use crate::request::{Headers, RequestHead};
 use crate::response::ResponseHeaders;
 use crate::routes::Route;
+use crate::syntax::path_only;
 
 /// The compiled config plus the decisions made from it.
 #[derive(Debug)]
@@ -247,7 +250,7 @@ impl Engine {
             status,
             route: self.route_name(state.route),
             method: head.method,
-            path: crate::routes::path_only(head.path),
+            path: path_only(head.path),
             request_id: head.request_id(),
             headers: self.config.logging.headers(head.headers.iter()),
             body: None,
@@ -422,7 +425,7 @@ impl Engine {
         if policies.errors.is_some() || policies.validate.is_some() {
             // For the log lines of a later phase (body, response).
             state.method = head.method.to_string();
-            state.path = crate::routes::path_only(head.path).to_string();
+            state.path = path_only(head.path).to_string();
             state.log_headers = self.config.logging.headers(head.headers.iter());
         }
 
@@ -485,11 +488,16 @@ impl Engine {
             }
         }
         if route.is_none() && self.config.unknown_routes == UnknownRoutes::Reject {
-            let refusal = validate::unknown_route(&self.config.routes, &head);
+            let refusal =
+                validate::unknown_route(self.config.routes.methods_for_path(head.path), &head);
             return self.refuse_invalid(state, &head, refusal, env);
         }
         if let Some(validation) = &policies.validate {
-            match validation.on_request(&head, route, end_of_stream) {
+            let params = match route {
+                Some(route) if validation.reads_path_params() => route.params(path_only(head.path)),
+                _ => None,
+            };
+            match validation.on_request(&head, params.as_deref(), end_of_stream) {
                 Err(refusal) => return self.refuse_invalid(state, &head, refusal, env),
                 // A body yet to come is counted (passed, forwarded) once it has all arrived
                 // within the limit, so that no request counts as both forwarded and rejected.

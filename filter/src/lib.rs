@@ -30,6 +30,7 @@ pub mod reply;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod syntax;
 pub mod time;
 
 #[cfg(all(target_family = "wasm", feature = "proxy"))]

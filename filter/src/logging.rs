@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::ConfigError;
-use crate::problem::excerpt;
+use crate::syntax::ConfigError;
+use crate::syntax::excerpt;
 
 /// Headers whose values are never logged, whatever the config says.
 const ALWAYS_REDACTED: &[&str] = &[

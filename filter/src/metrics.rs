@@ -13,6 +13,7 @@
 use crate::config::Config;
 use crate::policy::rate_limit::Event;
 use crate::policy::validate::Reason;
+use crate::syntax::label;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -50,26 +51,6 @@ pub struct Metrics {
     limits: Vec<(String, usize)>,
     /// Validated route and where its counters start.
     validations: Vec<(Option<usize>, usize)>,
-}
-
-/// A route name as a metric name segment: letters, digits and `_`.
-pub fn label(name: &str) -> String {
-    let label: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let label = label.trim_matches('_').to_string();
-    if label.is_empty() {
-        "root".into()
-    } else {
-        label
-    }
 }
 
 impl Metrics {

@@ -86,19 +86,5 @@ fn is_echoable_request_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// A short, safe excerpt of user input for a `detail`: at most `max_chars` characters, control
-/// characters replaced, an ellipsis when cut.
-pub fn excerpt(input: &str, max_chars: usize) -> String {
-    let mut out: String = input
-        .chars()
-        .take(max_chars)
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect();
-    if input.chars().nth(max_chars).is_some() {
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::config::{ConfigError, PolicySet, RawMatch, RawRoute};
+use serde::Deserialize;
+
+use crate::policy::PolicySet;
+use crate::syntax::{ConfigError, parse_method, path_only};
 
 /// How a route's path is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,24 +51,55 @@ pub struct Route {
     pub policies: Arc<PolicySet>,
 }
 
+/// How a route's path is compared with a request's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteMatching {
+    /// ASCII case ignored, one trailing slash optional, `;parameters` ignored in literal
+    /// segments: every variant a common framework routes to the same handler.
+    #[default]
+    Loose,
+    /// Byte for byte.
+    Exact,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// An exact path (`/users`) or a template with `{name}` segments (`/users/{id}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A path prefix (`/api/`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Methods this route applies to; absent means every method.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    /// `true`: the path matches byte for byte; `false`: loosely; absent: the top-level
+    /// `route_matching`.
+    #[serde(default)]
+    pub exact: Option<bool>,
+}
+
 impl Route {
     /// `exact_by_default`: the top-level `route_matching` is `exact`.
     pub fn compile(
         index: usize,
-        raw: &RawRoute,
+        name: Option<&str>,
+        matcher: &RawMatch,
         policies: Arc<PolicySet>,
         exact_by_default: bool,
     ) -> Result<Self, ConfigError> {
-        let (pattern, written) = compile_match(&raw.matcher).map_err(|e| e.within("match"))?;
-        let methods = match &raw.matcher.methods {
+        let (pattern, written) = compile_match(matcher).map_err(|e| e.within("match"))?;
+        let methods = match &matcher.methods {
             None => None,
             Some(list) => Some(compile_methods(list).map_err(|e| e.within("match"))?),
         };
-        let name = match &raw.name {
+        let name = match name {
             Some(name) if name.trim().is_empty() => {
                 return Err(ConfigError::new("name", "must not be empty"));
             }
-            Some(name) => name.clone(),
+            Some(name) => name.to_string(),
             None => written,
         };
         Ok(Self {
@@ -73,7 +107,7 @@ impl Route {
             name,
             pattern,
             methods,
-            exact: raw.matcher.exact.unwrap_or(exact_by_default),
+            exact: matcher.exact.unwrap_or(exact_by_default),
             policies,
         })
     }
@@ -362,35 +396,6 @@ fn compile_methods(list: &[String]) -> Result<Vec<Method>, ConfigError> {
     Ok(methods)
 }
 
-/// A method as it appears on the wire: an HTTP token. Methods are case-sensitive, so a
-/// lowercase `get` would never match a browser's `GET`; it is refused rather than guessed.
-pub fn parse_method(text: &str) -> Result<Method, String> {
-    let method = Method::from_bytes(text.as_bytes())
-        .map_err(|_| format!("`{text}` is not a valid HTTP method token"))?;
-    let upper = text.to_ascii_uppercase();
-    if text != upper && Method::from_bytes(upper.as_bytes()).is_ok_and(|m| is_standard(&m)) {
-        return Err(format!(
-            "`{text}`: methods are case-sensitive; write `{upper}`"
-        ));
-    }
-    Ok(method)
-}
-
-fn is_standard(method: &Method) -> bool {
-    [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::CONNECT,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::PATCH,
-    ]
-    .contains(method)
-}
-
 /// The compiled routes, in config order.
 #[derive(Debug, Default)]
 pub struct RouteTable {
@@ -421,6 +426,24 @@ impl RouteTable {
         })
     }
 
+    /// The methods of the routes whose path matches (`None` when no route's does), for a 405's
+    /// `Allow`; a route for every method would have matched, so it adds none.
+    pub fn methods_for_path(&self, path: &str) -> Option<Vec<&str>> {
+        let path = path_only(path);
+        let mut matching = self
+            .routes
+            .iter()
+            .filter(|r| r.matches_path(path))
+            .peekable();
+        matching.peek()?;
+        Some(
+            matching
+                .filter_map(Route::allowed_methods)
+                .flatten()
+                .collect(),
+        )
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
     }
@@ -432,12 +455,6 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }
-}
-
-/// The `:path` without its query string (and without a fragment, which clients should never
-/// send but some do).
-pub fn path_only(path: &str) -> &str {
-    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 #[cfg(test)]

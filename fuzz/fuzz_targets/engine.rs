@@ -23,7 +23,7 @@ const CONFIG: &str = include_str!("../corpus/config_json/every-policy.json");
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
     let config = Config::from_bytes(CONFIG.as_bytes()).expect("the config compiles");
     let mut engine = Engine::new(config);
-    let shared = hardening::policy::rate_limit::MemorySharedData::default();
+    let shared = hardening::environment::MemorySharedData::default();
     engine.prepare(&shared, SECRET).expect("prepared");
     engine
 });

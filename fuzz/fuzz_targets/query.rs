@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use hardening::config::Config;
 use hardening::policy::validate::{BodyPlan, MAX_ERRORS};
 use hardening::request::{Headers, RequestHead};
+use hardening::syntax::path_only;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -53,7 +54,7 @@ fn check(path: &str, headers: &[(&[u8], &[u8])]) {
         .validate
         .as_ref()
         .expect("the route validates");
-    match validation.on_request(&head, Some(route), true) {
+    match validation.on_request(&head, route.params(path_only(head.path)).as_deref(), true) {
         Ok(plan) => assert_eq!(plan, BodyPlan::None),
         Err(refusal) => {
             let response = &refusal.response;

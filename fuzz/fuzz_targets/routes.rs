@@ -9,7 +9,8 @@
 #![no_main]
 
 use hardening::config::Config;
-use hardening::routes::{PathPattern, Route, RouteTable, Segment, path_only};
+use hardening::routes::{PathPattern, Route, RouteTable, Segment};
+use hardening::syntax::path_only;
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 

@@ -9,7 +9,7 @@ use hardening::engine::{BodyStep, Engine, ExchangeState, RequestDecision, Respon
 use hardening::environment::Environment;
 use hardening::logging::Level;
 use hardening::policy::health::Outcome as HealthOutcome;
-use hardening::policy::rate_limit::{MemorySharedData, SharedData};
+use hardening::environment::{MemorySharedData, SharedData};
 use hardening::reply::LocalResponse;
 use hardening::request::Headers;
 use hardening::response::ResponseHeaders;

@@ -6,6 +6,7 @@ pub mod core_tests;
 pub mod demo_stack;
 pub mod envoy;
 pub mod fuzz;
+pub mod layers;
 pub mod lock;
 pub mod paths;
 pub mod process;

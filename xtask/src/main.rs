@@ -19,6 +19,8 @@ cargo xtask <command>
           into .work/tools if missing) and run each for a while: --seconds N (default 60),
           --jobs N (targets side by side), TARGET... (default: all); prints executions and
           exec/s per target, fails on a crash with the input's path
+  layers  check that the modules of filter/src depend on each other one way (no cycle among
+          the children of any module); also the first step of `test`
   bench   measure requests/s and latency: bare Envoy, Envoy's native filters, a no-op Wasm
           filter and this filter, alternated (--rounds 3 --seconds 5 --connections 32
           --only SCENARIO); then the per-request cost inside the module and the core's
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
             xtask::fuzz::Options::parse(&args[1..]).and_then(|o| xtask::fuzz::run_all(&o))
         }
         Some("bench") => bench(&args[1..]),
+        Some("layers") => xtask::layers::check(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

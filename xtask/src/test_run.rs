@@ -2,14 +2,15 @@
 //! the fuzz targets; the wasm32 modules and the core's wasm32 unit tests; Envoy's install, then
 //! cargo-fuzz's): on two cores, the module's single-threaded LTO link and Envoy's download
 //! leave a core free that the native build takes. Then the tests run one layer after the other,
-//! and last a short fuzzing run of every target.
+//! and last a short fuzzing run of every target. First of all, the module graph of filter/src is
+//! checked for cycles (layers.rs).
 
 use std::process::Command;
 use std::thread;
 
 use crate::fuzz::{self, Fuzzer};
 use crate::process::run;
-use crate::{core_tests, envoy, paths, wasm};
+use crate::{core_tests, envoy, layers, paths, wasm};
 
 /// Seconds each fuzz target runs in `cargo xtask test`, two at a time (the whole run: about
 /// `FUZZ_SECONDS * targets / 2`).
@@ -20,6 +21,8 @@ const FUZZ_JOBS: usize = 2;
 /// core's wasm32 unit tests and the fuzzing run are left out.
 pub fn run_all(extra: &[String]) -> crate::Result<()> {
     let complete = extra.is_empty();
+    // A second: the module graph of filter/src, before anything builds.
+    layers::check()?;
     let fuzzer = thread::scope(|scope| {
         let wasm = scope.spawn(|| build_wasm(complete));
         // Envoy's install takes seconds; cargo-fuzz's (a minute) then goes off the native line.

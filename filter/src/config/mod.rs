@@ -1,21 +1,16 @@
 //! The plugin configuration: typed (serde, unknown fields refused), checked completely and
 //! compiled once when Envoy hands it over. Requests only ever see [`Config`].
 
-mod duration;
 mod encoding;
-mod error;
-mod ordered_map;
-mod policies;
 mod raw;
 mod secrets;
-mod section;
 
-pub use duration::parse_duration;
-pub use error::ConfigError;
-pub use ordered_map::{OneOrMany, OrderedMap};
-pub use policies::{PolicySet, RawPolicies, RawRoutePolicies};
-pub use raw::{RawConfig, RawMatch, RawRoute, RouteMatching};
-pub use section::Section;
+pub use raw::{RawConfig, RawRoute};
+
+use crate::policy::PolicySet;
+use crate::policy::set::{self as policies, RawRoutePolicies};
+use crate::routes::RouteMatching;
+use crate::syntax::{ConfigError, Section};
 
 use std::sync::Arc;
 
@@ -65,7 +60,13 @@ impl Config {
             .enumerate()
             .map(|(index, raw_route)| {
                 let exact = raw.route_matching == RouteMatching::Exact;
-                let mut route = Route::compile(index, raw_route, Arc::clone(&defaults), exact)?;
+                let mut route = Route::compile(
+                    index,
+                    raw_route.name.as_deref(),
+                    &raw_route.matcher,
+                    Arc::clone(&defaults),
+                    exact,
+                )?;
                 let params = route.pattern.param_names();
                 let overrides = RawRoutePolicies {
                     security_headers: raw_route.security_headers.as_ref(),
@@ -151,7 +152,7 @@ fn check_metric_labels(raw: &[raw::RawRoute], routes: &[Route]) -> Result<(), Co
     let mut seen: Vec<(String, usize)> = Vec::new();
     for (index, (route, compiled)) in raw.iter().zip(routes).enumerate() {
         let Some(name) = &route.name else {
-            if crate::metrics::label(&compiled.name) == "unmatched" {
+            if crate::syntax::label(&compiled.name) == "unmatched" {
                 return Err(ConfigError::new(
                     format!("routes[{index}]"),
                     format!(
@@ -162,7 +163,7 @@ fn check_metric_labels(raw: &[raw::RawRoute], routes: &[Route]) -> Result<(), Co
             }
             continue;
         };
-        let label = crate::metrics::label(name);
+        let label = crate::syntax::label(name);
         let at = |reason: String| ConfigError::new(format!("routes[{index}].name"), reason);
         if label == "unmatched" {
             return Err(at(format!(

@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::encoding::{self, Encoded};
 use super::secrets;
-use super::{ConfigError, RawPolicies, Section};
 use crate::logging::RawLogging;
+use crate::policy::RawPolicies;
 use crate::policy::cors::RawCors;
 use crate::policy::errors::RawErrors;
 use crate::policy::health::RawHealth;
@@ -14,6 +14,8 @@ use crate::policy::https_redirect::RawHttpsRedirect;
 use crate::policy::rate_limit::RawLimits;
 use crate::policy::security_headers::RawSecurityHeaders;
 use crate::policy::validate::RawValidate;
+use crate::routes::{RawMatch, RouteMatching};
+use crate::syntax::{ConfigError, Section};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,18 +36,6 @@ pub struct RawConfig {
     /// common frameworks route) or `exact`.
     #[serde(default)]
     pub route_matching: RouteMatching,
-}
-
-/// How a route's path is compared with a request's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RouteMatching {
-    /// ASCII case ignored, one trailing slash optional, `;parameters` ignored in literal
-    /// segments: every variant a common framework routes to the same handler.
-    #[default]
-    Loose,
-    /// Byte for byte.
-    Exact,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,24 +64,6 @@ pub struct RawRoute {
     /// Overrides `defaults.errors`; `false` lets the route's upstream errors through untouched.
     #[serde(default)]
     pub errors: Option<Section<RawErrors>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMatch {
-    /// An exact path (`/users`) or a template with `{name}` segments (`/users/{id}`).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// A path prefix (`/api/`).
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Methods this route applies to; absent means every method.
-    #[serde(default)]
-    pub methods: Option<Vec<String>>,
-    /// `true`: the path matches byte for byte; `false`: loosely; absent: the top-level
-    /// `route_matching`.
-    #[serde(default)]
-    pub exact: Option<bool>,
 }
 
 impl RawConfig {

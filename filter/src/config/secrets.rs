@@ -78,7 +78,7 @@ fn substitute_at(
         Value::Object(map) => {
             let entries = std::mem::take(map);
             for (key, mut item) in entries {
-                let child = super::error::join_path(path, &key);
+                let child = crate::syntax::error::join_path(path, &key);
                 let key = if key.contains('$') {
                     expand(&key, lookup, used).map_err(|reason| ConfigError::new(&child, reason))?
                 } else {
@@ -135,7 +135,7 @@ fn expand_with(
         if !is_name(name) {
             return Err(format!(
                 "`${{{}}}`: not an environment variable name",
-                crate::problem::excerpt(name, 40)
+                crate::syntax::excerpt(name, 40)
             ));
         }
         match (lookup(name), default) {

@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::policy::rate_limit::MemorySharedData;
+use crate::environment::MemorySharedData;
 
 #[derive(Default)]
 struct Recorder {

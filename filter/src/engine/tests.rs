@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::policy::rate_limit::MemorySharedData;
+use crate::environment::MemorySharedData;
 
 struct MemoryEnvironment {
     shared: MemorySharedData,

@@ -5,8 +5,8 @@
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
 use crate::policy::validate::media_essence;
+use crate::syntax::ConfigError;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

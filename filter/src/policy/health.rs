@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, OrderedMap, parse_duration};
 use crate::reply::LocalResponse;
+use crate::syntax::{ConfigError, OrderedMap, parse_duration};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,7 +167,7 @@ struct Report<'a> {
 
 impl Health {
     pub fn is_health_request(&self, method: &str, path: &str) -> bool {
-        matches!(method, "GET" | "HEAD") && crate::routes::path_only(path) == self.path
+        matches!(method, "GET" | "HEAD") && crate::syntax::path_only(path) == self.path
     }
 
     /// The answer: 200 if every check got its expected status, else 503.

@@ -4,9 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
+use crate::syntax::ConfigError;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,7 +177,7 @@ impl HttpsRedirect {
         if !scheme.is_some_and(|s| s.eq_ignore_ascii_case("http")) {
             return Verdict::Pass;
         }
-        let path = crate::routes::path_only(request.path);
+        let path = crate::syntax::path_only(request.path);
         if self.exempt_exact.iter().any(|p| p == path)
             || self
                 .exempt_prefixes

@@ -7,4 +7,7 @@ pub mod health;
 pub mod https_redirect;
 pub mod rate_limit;
 pub mod security_headers;
+pub mod set;
 pub mod validate;
+
+pub use set::{PolicySet, RawPolicies};

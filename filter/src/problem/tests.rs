@@ -51,11 +51,3 @@ fn nonstandard_status_gets_a_generic_title() {
     let body: serde_json::Value = serde_json::from_slice(&problem.to_json(None)).unwrap();
     assert_eq!(body["title"], "Error");
 }
-
-#[test]
-fn excerpt_cuts_and_neutralises() {
-    assert_eq!(excerpt("hello", 10), "hello");
-    assert_eq!(excerpt("hello world", 5), "hello…");
-    assert_eq!(excerpt("a\nb", 5), "a\u{fffd}b");
-    assert_eq!(excerpt("ééé", 2), "éé…");
-}

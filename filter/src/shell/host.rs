@@ -7,7 +7,7 @@
 
 use proxy_wasm::types::{MapType, MetricType, Status};
 
-use crate::policy::rate_limit::{GetError, SetError, SharedData};
+use crate::environment::{GetError, SetError, SharedData};
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {

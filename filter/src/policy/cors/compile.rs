@@ -4,8 +4,8 @@
 use super::origin;
 use super::raw::{RawAllowHeaders, RawCors};
 use super::{AllowHeaders, AllowMethods, Cors};
-use crate::config::ConfigError;
-use crate::routes::parse_method;
+use crate::syntax::ConfigError;
+use crate::syntax::parse_method;
 
 /// The `cors` npm package's default methods.
 const DEFAULT_METHODS: &[&str] = &["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"];

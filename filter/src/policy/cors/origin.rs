@@ -6,7 +6,7 @@ use regex::Regex;
 use url::Url;
 
 use super::raw::RawOrigin;
-use crate::config::ConfigError;
+use crate::syntax::ConfigError;
 
 #[derive(Debug, Clone)]
 pub enum AllowOrigins {

@@ -10,7 +10,7 @@ use siphasher::sip::SipHasher13;
 use super::key::{KeyPart, KeySpec};
 use super::raw::{RawLimit, RawLimits};
 use super::{Limit, RateLimits};
-use crate::config::{ConfigError, parse_duration};
+use crate::syntax::{ConfigError, parse_duration};
 
 pub const DEFAULT_MESSAGE: &str = "Too many requests, please try again later.";
 /// About 100k keys tracked at once per limit (8 slots per bucket).

@@ -11,8 +11,8 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 
-use super::store::{SetError, SharedData};
 use super::table::{Bucket, Placement};
+use crate::environment::{SetError, SharedData};
 
 /// How many times a write that lost a CAS race is retried before the store counts as failed.
 pub const MAX_CAS_RETRIES: u32 = 8;

@@ -56,7 +56,7 @@ impl KeySpec {
                     Some(value) => push(out, b'h', value),
                     None => return Err(MissingHeader(name.clone())),
                 },
-                KeyPart::Path => push(out, b'p', crate::routes::path_only(request.path).as_bytes()),
+                KeyPart::Path => push(out, b'p', crate::syntax::path_only(request.path).as_bytes()),
                 KeyPart::Route => push(out, b'r', route.as_bytes()),
             }
         }

@@ -6,7 +6,6 @@ mod compile;
 mod gcra;
 mod key;
 pub mod raw;
-pub mod store;
 mod table;
 
 use std::hash::Hasher;
@@ -21,9 +20,9 @@ pub use compile::{DEFAULT_MESSAGE, DEFAULT_SLOTS, compile};
 pub use gcra::{Check, MAX_CAS_RETRIES, check};
 pub use key::{KeyPart, KeySpec};
 pub use raw::{MissingKey, Mode, OnError, RawLimits};
-pub use store::{GetError, MemorySharedData, SetError, SharedData};
 pub use table::{BUCKET_BYTES, SLOTS_PER_BUCKET};
 
+use crate::environment::SharedData;
 use crate::problem::Problem;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;

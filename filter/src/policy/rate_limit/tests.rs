@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::config::Config;
+use crate::environment::{GetError, MemorySharedData, SetError, SharedData};
 use crate::request::Headers;
 
 const EPOCH: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z

@@ -4,7 +4,7 @@
 use super::presets::{OWASP_REMOVE, PresetValues};
 use super::raw::{CacheControl, RawSecurityHeaders};
 use super::{SecurityHeaders, csp, permissions};
-use crate::config::{ConfigError, Section};
+use crate::syntax::{ConfigError, Section};
 
 fn one_of(path: &str, value: &str, allowed: &[&str]) -> Result<String, ConfigError> {
     if allowed.contains(&value) {

@@ -21,7 +21,7 @@
 
 use super::presets::PresetValues;
 use super::raw::RawCsp;
-use crate::config::{ConfigError, OneOrMany};
+use crate::syntax::{ConfigError, OneOrMany};
 
 /// Directive names a policy may use (CSP Level 3 and the Trusted Types, Fenced Frames and
 /// WebRTC additions, plus deprecated ones browsers still read). Anything else is a typo.

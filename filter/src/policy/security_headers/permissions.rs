@@ -1,7 +1,7 @@
 //! Permissions-Policy: a structured-field dictionary (RFC 9651) of feature to allowlist, e.g.
 //! `camera=(), geolocation=(self "https://maps.example")`.
 
-use crate::config::ConfigError;
+use crate::syntax::ConfigError;
 
 fn is_feature_name(name: &str) -> bool {
     let mut chars = name.chars();

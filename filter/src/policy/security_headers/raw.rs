@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::presets::Preset;
-use crate::config::{OneOrMany, OrderedMap, Section};
+use crate::syntax::{OneOrMany, OrderedMap, Section};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::problem::excerpt;
+use crate::syntax::excerpt;
 
 /// A JSON value parsed with duplicate keys refused.
 struct StrictValue(Value);

@@ -8,7 +8,7 @@ use super::params::Kind;
 use super::raw::RawValidate;
 use super::schema::Schema;
 use super::{ParamsSchema, Validation};
-use crate::config::ConfigError;
+use crate::syntax::ConfigError;
 
 /// Applies to every validated route unless it says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;

@@ -20,7 +20,6 @@ use http::StatusCode;
 use crate::problem::Problem;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
-use crate::routes::{Route, path_only};
 use params::Kind;
 
 /// A schema for name/value parameters, with the types to coerce their values to.
@@ -181,12 +180,17 @@ fn expects_body(method: &str) -> bool {
 }
 
 impl Validation {
+    /// Whether `on_request` reads the route's path parameters (so they are worth extracting).
+    pub fn reads_path_params(&self) -> bool {
+        self.path_params.is_some()
+    }
+
     /// Checks everything the request line and headers show. `end_of_stream`: the request has
     /// no body.
     pub fn on_request(
         &self,
         request: &RequestHead<'_, '_>,
-        route: Option<&Route>,
+        path_params: Option<&[(&str, &str)]>,
         end_of_stream: bool,
     ) -> Result<BodyPlan, Refusal> {
         let id = request.request_id();
@@ -235,13 +239,11 @@ impl Validation {
                 });
             collect(headers, pairs, "/headers", &mut violations);
         }
-        if let (Some(path_params), Some(route)) = (&self.path_params, route) {
-            let pairs = route
-                .params(path_only(request.path))
-                .unwrap_or_default()
-                .into_iter()
+        if let (Some(spec), Some(params)) = (&self.path_params, path_params) {
+            let pairs = params
+                .iter()
                 .map(|(k, v)| (k.to_string(), percent_decode(v)));
-            collect(path_params, pairs, "/path", &mut violations);
+            collect(spec, pairs, "/path", &mut violations);
         }
         if !violations.is_empty() {
             violations.truncate(MAX_ERRORS);
@@ -391,34 +393,25 @@ fn percent_decode(segment: &str) -> String {
 }
 
 /// The decision for requests no route matches, when the API is strict: 404, or 405 with
-/// `Allow` when routes exist for the path with other methods.
-pub fn unknown_route(routes: &crate::routes::RouteTable, request: &RequestHead<'_, '_>) -> Refusal {
-    let path = path_only(request.path);
-    let mut allowed: Vec<&str> = Vec::new();
-    let mut path_known = false;
-    for route in routes.iter().filter(|r| r.matches_path(path)) {
-        path_known = true;
-        // (A route for every method would have matched.)
-        if let Some(methods) = route.allowed_methods() {
-            allowed.extend(methods);
-        }
-    }
+/// `Allow` when routes exist for the path with other methods. `allowed`: the methods of the
+/// routes that match the path (`RouteTable::methods_for_path`), `None` when none does.
+pub fn unknown_route(allowed: Option<Vec<&str>>, request: &RequestHead<'_, '_>) -> Refusal {
     let id = request.request_id();
-    if !path_known {
+    let Some(mut allowed) = allowed else {
         return refuse(
             Reason::RouteNotFound,
             "No route matches this path.",
             &[],
             id,
         );
-    }
+    };
     allowed.sort_unstable();
     allowed.dedup();
     let mut refusal = refuse(
         Reason::MethodNotAllowed,
         format!(
             "{} is not allowed here.",
-            crate::problem::excerpt(request.method, 20)
+            crate::syntax::excerpt(request.method, 20)
         ),
         &[],
         id,

@@ -158,7 +158,7 @@ pub fn fold_bracketed(
         return Err(Violation {
             pointer: format!("{prefix}/{}", escape_pointer(base)),
             keyword: "type".into(),
-            message: crate::problem::excerpt(&message, super::schema::MAX_MESSAGE_CHARS),
+            message: crate::syntax::excerpt(&message, super::schema::MAX_MESSAGE_CHARS),
         });
     }
     Ok(())

@@ -5,7 +5,7 @@
 use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
-use crate::problem::excerpt;
+use crate::syntax::excerpt;
 
 /// At most this many errors are reported per request.
 pub const MAX_ERRORS: usize = 10;

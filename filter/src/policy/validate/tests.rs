@@ -3,6 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::Config;
 use crate::request::Headers;
+use crate::syntax::path_only;
 
 /// The seed's `CreateUserSchema` (zod: email, password 8-128, name 1-100) as the filter's config.
 fn create_user() -> Value {
@@ -48,7 +49,7 @@ fn start(
         .validate
         .as_ref()
         .expect("validate")
-        .on_request(&head, Some(route), eos)
+        .on_request(&head, route.params(path_only(head.path)).as_deref(), eos)
 }
 
 fn body(config: &Config, bytes: &[u8]) -> Result<(), Refusal> {
@@ -353,7 +354,10 @@ fn unknown_routes_and_methods_when_strict() {
         let pairs: Vec<(&[u8], &[u8])> =
             vec![(b":method", method.as_bytes()), (b":path", path.as_bytes())];
         let headers = Headers::new(pairs);
-        unknown_route(&config.routes, &RequestHead::from_headers(&headers))
+        unknown_route(
+            config.routes.methods_for_path(path),
+            &RequestHead::from_headers(&headers),
+        )
     };
     let not_found = decide("GET", "/nope");
     assert_eq!(

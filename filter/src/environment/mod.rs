@@ -2,8 +2,11 @@
 //! time, the client's address, shared data, metrics. The shell implements it over the host;
 //! tests implement it in memory. Every method is called only when a policy needs it.
 
+mod shared_data;
+
+pub use shared_data::{GetError, MemorySharedData, SetError, SharedData};
+
 use crate::logging::Level;
-use crate::policy::rate_limit::SharedData;
 
 pub trait Environment {
     /// Wall clock, nanoseconds since the Unix epoch.

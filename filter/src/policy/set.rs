@@ -3,13 +3,13 @@
 
 use serde::Deserialize;
 
-use super::{ConfigError, Section};
 use crate::policy::cors::{self, Cors, RawCors};
 use crate::policy::errors::{self, Errors, RawErrors};
 use crate::policy::https_redirect::{self, HttpsRedirect, RawHttpsRedirect};
 use crate::policy::rate_limit::{self, RateLimits, RawLimits};
 use crate::policy::security_headers::{self, RawSecurityHeaders, SecurityHeaders};
 use crate::policy::validate::{self, RawValidate, Validation};
+use crate::syntax::{ConfigError, Section};
 
 /// The `defaults` section: applies to every request, and is what routes override.
 #[derive(Debug, Clone, Default, Deserialize)]
