@@ -167,7 +167,7 @@ impl Graph {
     }
 }
 
-fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> crate::Result<()> {
+pub(crate) fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> crate::Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
@@ -254,7 +254,7 @@ impl References {
     }
 }
 
-fn is_test_only(attrs: &[syn::Attribute]) -> bool {
+pub(crate) fn is_test_only(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|attr| {
         attr.path().is_ident("cfg")
             && attr

@@ -20,7 +20,8 @@ cargo xtask <command>
           --jobs N (targets side by side), TARGET... (default: all); prints executions and
           exec/s per target, fails on a crash with the input's path
   layers  check that the modules of filter/src depend on each other one way (no cycle among
-          the children of any module); also the first step of `test`
+          the children of any module) and that no function in filter/src or test-harness/src
+          is over 80 lines; also the first step of `test`
   bench   measure requests/s and latency: bare Envoy, Envoy's native filters, a no-op Wasm
           filter and this filter, alternated (--rounds 3 --seconds 5 --connections 32
           --only SCENARIO); then the per-request cost inside the module and the core's
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
             xtask::fuzz::Options::parse(&args[1..]).and_then(|o| xtask::fuzz::run_all(&o))
         }
         Some("bench") => bench(&args[1..]),
-        Some("layers") => xtask::layers::check(),
+        Some("layers") => xtask::layers::check().and(xtask::fn_length::check()),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
