@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use xtask::envoy_admin::{LISTENERS_PATH, first_listener_address, read_admin_address};
 
 use crate::message::{Request, Response};
 
@@ -131,37 +132,59 @@ impl Bootstrap {
         self
     }
 
+    /// The whole bootstrap: admin and the listener on port 0, the clusters.
     pub fn to_json(&self) -> Value {
-        let configuration = match self.encoding {
-            ConfigEncoding::StringValue => json!({
-                "@type": "type.googleapis.com/google.protobuf.StringValue",
-                "value": self.plugin_config.to_string(),
-            }),
-            ConfigEncoding::Struct => json!({
-                "@type": "type.googleapis.com/google.protobuf.Struct",
-                "value": self.plugin_config,
-            }),
-        };
-        let mut wasm_filter = None;
-        if self.with_filter {
-            wasm_filter = Some(json!({
-                "name": "envoy.filters.http.wasm",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": PLUGIN_NAME,
-                        "root_id": PLUGIN_NAME,
-                        "vm_config": {
-                            "vm_id": PLUGIN_NAME,
-                            "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": xtask::paths::dist().join(self.module.dist_name).display().to_string()}},
-                            "environment_variables": {"key_values": self.env.iter().cloned().collect::<std::collections::BTreeMap<String, String>>()},
-                        },
-                        "configuration": configuration,
-                    },
-                },
-            }));
+        json!({
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+            "static_resources": {
+                "listeners": [{
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "filter_chains": [{"filters": [self.connection_manager()]}],
+                }],
+                "clusters": self.clusters(),
+            },
+        })
+    }
+
+    /// The listener's HTTP connection manager: one route to `backend`, the HTTP filters.
+    fn connection_manager(&self) -> Value {
+        let (http_filters, upgrade_filters) = self.http_filters();
+        let mut config = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "ingress",
+            "normalize_path": true,
+            "merge_slashes": true,
+            "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+            "route_config": {"virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}],
+            }]},
+            "http_filters": http_filters,
+            "http_protocol_options": {"enable_trailers": self.http1_trailers},
+            "upgrade_configs": if self.websockets {
+                json!([{"upgrade_type": "websocket", "filters": upgrade_filters}])
+            } else {
+                json!([])
+            },
+        });
+        // Set only when asked, so that every other config stays exactly as it was.
+        if self.use_remote_address {
+            config["use_remote_address"] = json!(true);
         }
+        if self.xff_num_trusted_hops > 0 {
+            config["xff_num_trusted_hops"] = json!(self.xff_num_trusted_hops);
+        }
+        json!({
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": config,
+        })
+    }
+
+    /// The HTTP filters of a request, and those of a WebSocket upgrade.
+    fn http_filters(&self) -> (Vec<Value>, Vec<Value>) {
+        let wasm_filter = self.with_filter.then(|| self.wasm_filter());
         let router = json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -179,56 +202,48 @@ impl Bootstrap {
         http_filters.push(router.clone());
         // A WebSocket's stream is a tunnel that never ends: it gets the chain without the
         // buffer filter.
-        let upgrade_filters: Vec<Value> = wasm_filter.into_iter().chain([router]).collect();
-        let clusters: Vec<Value> = std::iter::once(("backend".to_string(), self.upstream))
+        let upgrade_filters = wasm_filter.into_iter().chain([router]).collect();
+        (http_filters, upgrade_filters)
+    }
+
+    fn wasm_filter(&self) -> Value {
+        let configuration = match self.encoding {
+            ConfigEncoding::StringValue => json!({
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": self.plugin_config.to_string(),
+            }),
+            ConfigEncoding::Struct => json!({
+                "@type": "type.googleapis.com/google.protobuf.Struct",
+                "value": self.plugin_config,
+            }),
+        };
+        let module = xtask::paths::dist().join(self.module.dist_name);
+        let env: std::collections::BTreeMap<String, String> = self.env.iter().cloned().collect();
+        json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": PLUGIN_NAME,
+                    "root_id": PLUGIN_NAME,
+                    "vm_config": {
+                        "vm_id": PLUGIN_NAME,
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": {"local": {"filename": module.display().to_string()}},
+                        "environment_variables": {"key_values": env},
+                    },
+                    "configuration": configuration,
+                },
+            },
+        })
+    }
+
+    /// `backend` (the upstream), then the extra clusters for HTTP calls.
+    fn clusters(&self) -> Vec<Value> {
+        std::iter::once(("backend".to_string(), self.upstream))
             .chain(self.extra_clusters.iter().cloned())
             .map(|(name, address)| static_cluster(&name, address))
-            .collect();
-        let mut config = json!({
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-            "static_resources": {
-                "listeners": [{
-                    "name": "main",
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "ingress",
-                            "normalize_path": true,
-                            "merge_slashes": true,
-                            "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
-                            "route_config": {"virtual_hosts": [{
-                                "name": "all",
-                                "domains": ["*"],
-                                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "backend"}}],
-                            }]},
-                            "http_filters": http_filters,
-                            "http_protocol_options": {"enable_trailers": self.http1_trailers},
-                            "upgrade_configs": if self.websockets {
-                                json!([{"upgrade_type": "websocket", "filters": upgrade_filters}])
-                            } else {
-                                json!([])
-                            },
-                        },
-                    }]}],
-                }],
-                "clusters": clusters,
-            },
-        });
-        // Set only when asked, so that every other config stays exactly as it was.
-        if let Some(Value::Object(connection_manager)) = config
-            .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
-        {
-            if self.use_remote_address {
-                connection_manager.insert("use_remote_address".into(), json!(true));
-            }
-            if self.xff_num_trusted_hops > 0 {
-                let hops = json!(self.xff_num_trusted_hops);
-                connection_manager.insert("xff_num_trusted_hops".into(), hops);
-            }
-        }
-        config
+            .collect()
     }
 }
 
@@ -287,10 +302,7 @@ impl Envoy {
                     read_log(&dir)
                 ));
             }
-            if let Some(admin) = fs::read_to_string(&admin_path)
-                .ok()
-                .and_then(|a| a.trim().parse().ok())
-            {
+            if let Some(admin) = read_admin_address(&admin_path) {
                 break Envoy {
                     child,
                     dir,
@@ -337,16 +349,8 @@ impl Envoy {
         if ready.status != 200 {
             return None;
         }
-        let listeners = self.admin_get("/listeners?format=json").ok()?;
-        let status: Value = serde_json::from_slice(&listeners.body).ok()?;
-        let address = &status["listener_statuses"][0]["local_address"]["socket_address"];
-        format!(
-            "{}:{}",
-            address["address"].as_str()?,
-            address["port_value"].as_u64()?
-        )
-        .parse()
-        .ok()
+        let listeners = self.admin_get(LISTENERS_PATH).ok()?;
+        first_listener_address(&listeners.body)
     }
 
     pub fn admin_get(&self, path: &str) -> std::io::Result<Response> {

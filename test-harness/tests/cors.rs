@@ -5,15 +5,12 @@
 //! true` when credentials are used, the method and headers listed; the actual response needs
 //! the same origin check.
 
-use std::net::SocketAddr;
-
-use sample_backend::Backend;
 use serde_json::{Value, json};
 use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;
 use test_harness::host::Harness;
-use test_harness::{Request, Response};
+use test_harness::{Request, Response, backend};
 
 const APP: &str = "https://app.example.com";
 const EVIL: &str = "https://app.example.com.evil.net";
@@ -278,10 +275,6 @@ const SCENARIOS: &[Scenario] = &[
     ("wildcard route", wildcard_route),
     ("no Origin", no_origin_untouched),
 ];
-
-fn backend() -> SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
-}
 
 #[test]
 fn cors_on_the_native_host() {

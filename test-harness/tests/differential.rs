@@ -2,12 +2,11 @@
 //! the two differ and why). The module under test is the probe fixture, which exercises one
 //! ABI feature per request header.
 
-use sample_backend::Backend;
 use serde_json::{Value, json};
 use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::host::{CallOutcome, Harness, HarnessError};
-use test_harness::{Request, Response};
+use test_harness::{Request, Response, backend};
 use xtask::wasm::PROBE;
 
 fn echo_headers(response: &Response) -> Vec<(String, String)> {
@@ -160,10 +159,6 @@ const SCENARIOS: &[Scenario] = &[
     ("shared data", shared_data_round_trip),
     ("http call", http_call),
 ];
-
-fn backend() -> std::net::SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
-}
 
 #[test]
 fn scenarios_on_the_native_host() {

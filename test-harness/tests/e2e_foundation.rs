@@ -1,13 +1,8 @@
 //! End to end, real Envoy 1.40 + the built filter + the sample backend: the foundation.
 
-use sample_backend::Backend;
 use serde_json::json;
-use test_harness::Request;
 use test_harness::envoy::{Bootstrap, ConfigEncoding, Envoy};
-
-fn backend() -> std::net::SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
-}
+use test_harness::{Request, backend};
 
 #[test]
 fn request_passes_through_the_filter_to_the_backend() {

@@ -2,15 +2,14 @@
 //! endpoint with checks, structured logs with redaction, metrics, secrets from the
 //! environment. Native host first, then a real Envoy.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use sample_backend::{Backend, STACK_TRACE};
+use sample_backend::STACK_TRACE;
 use serde_json::{Value, json};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;
 use test_harness::host::{CallOutcome, Harness, HarnessError, LogLevel, Proxy, StreamOutcome};
-use test_harness::{Request, Response};
+use test_harness::{Request, Response, backend};
 
 fn native(config: Value) -> Proxy {
     Harness::filter()
@@ -531,10 +530,6 @@ fn a_streamed_body_counts_once_as_forwarded_or_rejected() {
 }
 
 // ---- a real Envoy ----
-
-fn backend() -> SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
-}
 
 #[test]
 fn envoy_replaces_the_backends_stack_trace() {

@@ -5,12 +5,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sample_backend::Backend;
 use serde_json::{Value, json};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;
 use test_harness::host::{Harness, Proxy, StreamOutcome};
-use test_harness::{Request, Response};
+use test_harness::{Request, Response, backend};
 
 fn limited(limit: u32, window: &str, extra: Value) -> Value {
     let mut section = json!({"name": "api", "limit": limit, "window": window});
@@ -256,10 +255,6 @@ fn a_route_without_limits_is_not_counted() {
 }
 
 // ---- a real Envoy with several workers ----
-
-fn backend() -> SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
-}
 
 /// The number of connections each worker of the listener accepted.
 fn connections_per_worker(envoy: &Envoy) -> Vec<u64> {

@@ -1,12 +1,11 @@
 //! Security response headers through the compiled filter, in the native host and in a real
 //! Envoy: helmet's set by default on every kind of response, removals, per-route overrides.
 
-use sample_backend::Backend;
 use serde_json::{Value, json};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::{HELMET_HEADERS, assert_helmet_headers};
 use test_harness::host::Harness;
-use test_harness::{Request, Response};
+use test_harness::{Request, Response, backend};
 
 fn native(config: Value) -> test_harness::host::Proxy {
     Harness::filter()
@@ -188,10 +187,6 @@ fn a_request_header_value_that_is_not_utf8_is_harmless() {
 }
 
 // ---- a real Envoy ----
-
-fn backend() -> std::net::SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
-}
 
 #[test]
 fn envoy_default_headers_on_a_200_a_500_and_envoys_own_503() {

@@ -2,15 +2,12 @@
 //! native host and on a real Envoy (same scenarios), then body handling, strict routes,
 //! parameters and metrics.
 
-use std::net::SocketAddr;
-
-use sample_backend::Backend;
 use serde_json::{Value, json};
 use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::expect::assert_helmet_headers;
 use test_harness::host::{Harness, Proxy, StreamOutcome};
-use test_harness::{Request, Response};
+use test_harness::{Request, Response, backend, backend_with_journal};
 
 /// The seed's `CreateUserSchema` (email, password 8-128, name 1-100).
 fn create_user_schema() -> Value {
@@ -130,10 +127,6 @@ fn seed_example(target: &dyn Target) {
         target.send(Request::get("/users/abc").header("origin", "https://app.example.com"));
     assert_problem(&bad_id, 400, "invalid_request", &["/path/id"], who);
     assert_eq!(target.send(Request::get("/users/1")).status, 200, "{who}");
-}
-
-fn backend() -> SocketAddr {
-    Backend::bind("127.0.0.1:0").expect("backend binds").spawn()
 }
 
 #[test]
@@ -703,10 +696,8 @@ fn send_refused_bodies(envoy: &Envoy) {
 
 #[test]
 fn envoy_never_lets_a_refused_body_reach_the_backend() {
-    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
-    let journal = backend.journal();
-    let envoy =
-        Envoy::start(&Bootstrap::new(backend.spawn(), hold_config())).expect("envoy starts");
+    let (backend, journal) = backend_with_journal();
+    let envoy = Envoy::start(&Bootstrap::new(backend, hold_config())).expect("envoy starts");
     send_refused_bodies(&envoy);
     assert_eq!(
         journal.arrivals(),
@@ -749,9 +740,8 @@ fn envoy_never_lets_a_refused_body_reach_the_backend() {
 /// body, reset before the body ends.
 #[test]
 fn without_the_buffer_filter_a_refused_body_opens_an_upstream_request() {
-    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
-    let journal = backend.journal();
-    let bootstrap = Bootstrap::new(backend.spawn(), hold_config()).without_buffer_filter();
+    let (backend, journal) = backend_with_journal();
+    let bootstrap = Bootstrap::new(backend, hold_config()).without_buffer_filter();
     let envoy = Envoy::start(&bootstrap).expect("envoy starts");
     send_refused_bodies(&envoy);
     let arrived = journal.arrivals();
@@ -782,9 +772,8 @@ const USERS_VARIANTS: &[&str] = &[
 
 #[test]
 fn envoy_refuses_an_invalid_body_on_every_variant_of_the_route() {
-    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
-    let journal = backend.journal();
-    let envoy = Envoy::start(&Bootstrap::new(backend.spawn(), config())).expect("envoy starts");
+    let (backend, journal) = backend_with_journal();
+    let envoy = Envoy::start(&Bootstrap::new(backend, config())).expect("envoy starts");
     let invalid = json!({"email": "not-an-email", "password": "short"});
     for path in USERS_VARIANTS {
         let mut request = create(&invalid);
@@ -803,11 +792,10 @@ fn envoy_refuses_an_invalid_body_on_every_variant_of_the_route() {
 
 #[test]
 fn envoy_with_exact_matching_leaves_the_variants_unmatched() {
-    let backend = Backend::bind("127.0.0.1:0").expect("backend binds");
-    let journal = backend.journal();
+    let (backend, journal) = backend_with_journal();
     let mut config = config();
     config["route_matching"] = json!("exact");
-    let envoy = Envoy::start(&Bootstrap::new(backend.spawn(), config)).expect("envoy starts");
+    let envoy = Envoy::start(&Bootstrap::new(backend, config)).expect("envoy starts");
     let invalid = json!({"email": "not-an-email", "password": "short"});
     let response = envoy.send(&create(&invalid));
     assert_eq!(response.status, 400, "{}", response.text());

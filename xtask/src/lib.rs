@@ -5,6 +5,7 @@ pub mod bench;
 pub mod core_tests;
 pub mod demo_stack;
 pub mod envoy;
+pub mod envoy_admin;
 pub mod fn_length;
 pub mod fuzz;
 pub mod layers;

@@ -61,6 +61,19 @@ macro_rules! hostcall {
 }
 
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    add_logging_and_time(linker)?;
+    add_buffers(linker)?;
+    add_header_maps(linker)?;
+    add_properties(linker)?;
+    add_shared_data(linker)?;
+    add_stream_control(linker)?;
+    add_http_calls(linker)?;
+    add_metrics(linker)?;
+    Ok(())
+}
+
+/// Logging, the log level, the clock and the tick timer.
+fn add_logging_and_time(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_log",
@@ -94,6 +107,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(())
         }
     );
+    Ok(())
+}
+
+/// Bodies, configurations and HTTP call answers, read and written as buffers.
+fn add_buffers(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_get_buffer_bytes",
@@ -108,6 +126,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             set_buffer(&mut c, kind, start, size, ptr, len)
         }
     );
+    Ok(())
+}
+
+/// Header and trailer maps of the stream and of an HTTP call's answer.
+fn add_header_maps(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_get_header_map_pairs",
@@ -176,6 +199,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(())
         }
     );
+    Ok(())
+}
+
+/// Properties: the plugin's names and what the host knows of the request and connection.
+fn add_properties(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_get_property",
@@ -192,6 +220,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Err(Status::Unimplemented)
         }
     );
+    Ok(())
+}
+
+/// Shared data, with Envoy's CAS rules (`Shared::set_shared`).
+fn add_shared_data(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_get_shared_data",
@@ -214,6 +247,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }
         }
     );
+    Ok(())
+}
+
+/// Continuing, closing and answering a stream; the effective context.
+fn add_stream_control(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(linker, "proxy_continue_stream", |c, stream: i32| {
         stream_control(c.data_mut(), stream, true)
     });
@@ -241,6 +279,22 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             )
         }
     );
+    hostcall!(linker, "proxy_set_effective_context", |c, context: i32| {
+        let context = context as u32;
+        let state = c.data_mut();
+        if context == state.root_context_id || state.streams.contains_key(&context) {
+            state.effective_context = context;
+            Ok(())
+        } else {
+            Err(Status::BadArgument)
+        }
+    });
+    hostcall!(linker, "proxy_done", |_c| Err(Status::NotFound));
+    Ok(())
+}
+
+/// HTTP calls and the status of the last one.
+fn add_http_calls(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_http_call",
@@ -275,17 +329,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             return_bytes(&mut c, message.as_bytes(), ret_ptr, ret_size)
         }
     );
-    hostcall!(linker, "proxy_set_effective_context", |c, context: i32| {
-        let context = context as u32;
-        let state = c.data_mut();
-        if context == state.root_context_id || state.streams.contains_key(&context) {
-            state.effective_context = context;
-            Ok(())
-        } else {
-            Err(Status::BadArgument)
-        }
-    });
-    hostcall!(linker, "proxy_done", |_c| Err(Status::NotFound));
+    Ok(())
+}
+
+/// Counters, gauges and histograms, kept in the data every VM shares.
+fn add_metrics(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
         "proxy_define_metric",

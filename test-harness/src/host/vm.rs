@@ -223,135 +223,143 @@ impl Vm {
         Ok(ctx)
     }
 
-    /// Delivers request headers and body until the filter pauses, answers, or lets the
-    /// request through.
+    /// Delivers request headers, body and trailers until the filter pauses, answers, or lets
+    /// the request through.
     fn advance_request(&mut self, ctx: u32) -> Result<()> {
-        loop {
-            let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
-                return Ok(()); // finished (answered locally or reset)
-            };
-            if stream.outcome != StreamOutcome::Paused || stream.in_response {
-                return Ok(());
-            }
-            match stream.stage {
-                RequestStage::Headers => {
-                    if stream.request_body_waiting() {
-                        return Ok(());
-                    }
-                    let n = stream.request_headers.len() as i32;
-                    let eos = stream.pending_chunks.is_empty() && stream.request_trailers.is_none();
-                    let action = self.call::<(i32, i32, i32), i32>(
-                        ctx,
-                        "proxy_on_request_headers",
-                        (ctx as i32, n, eos as i32),
-                    )?;
-                    self.run_deferred()?;
-                    let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
-                        return Ok(()); // finished (answered locally or reset)
-                    };
-                    if stream.outcome != StreamOutcome::Paused || stream.in_response {
-                        return Ok(());
-                    }
-                    if stream.stage != RequestStage::Headers {
-                        continue; // continued from inside the callback's deferred actions
-                    }
-                    if action == ACTION_CONTINUE {
-                        stream.request_headers_readable = false;
-                        stream.stage = next_request_stage(stream);
-                    } else {
-                        stream.set_waiting(true);
-                        return Ok(());
-                    }
-                }
-                RequestStage::Body => {
-                    if stream.request_body_waiting() {
-                        return Ok(());
-                    }
-                    if stream.pending_chunks.is_empty() {
-                        stream.stage = if stream.request_trailers.is_some() {
-                            RequestStage::Trailers
-                        } else {
-                            RequestStage::Upstream
-                        };
-                        continue;
-                    }
-                    let chunk = stream.pending_chunks.remove(0);
-                    // With trailers to come, the last chunk does not end the stream.
-                    let eos = stream.pending_chunks.is_empty() && stream.request_trailers.is_none();
-                    if stream.request_buffering {
-                        stream.request_body.extend_from_slice(&chunk);
-                    } else {
-                        stream.request_body = chunk;
-                    }
-                    let size = stream.request_body.len();
-                    if stream.request_buffering && size > self.store.data().plugin.buffer_limit {
-                        // Envoy's own 413 (requestDataTooLarge), sent through the filter chain.
-                        let reply = LocalReply {
-                            status: 413,
-                            headers: Vec::new(),
-                            body: b"Payload Too Large".to_vec(),
-                        };
-                        return self.local_reply_through_filters(ctx, reply);
-                    }
-                    let action = self.call::<(i32, i32, i32), i32>(
-                        ctx,
-                        "proxy_on_request_body",
-                        (ctx as i32, size as i32, eos as i32),
-                    )?;
-                    self.run_deferred()?;
-                    let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
-                        return Ok(()); // finished (answered locally or reset)
-                    };
-                    if stream.outcome != StreamOutcome::Paused || stream.in_response {
-                        return Ok(());
-                    }
-                    if action == ACTION_CONTINUE {
-                        stream.release_held_body();
-                    } else {
-                        stream.request_buffering = true;
-                        if eos {
-                            stream.set_waiting(true);
-                            return Ok(());
-                        }
-                    }
-                }
-                RequestStage::Trailers => {
-                    if stream.request_body_waiting() {
-                        return Ok(());
-                    }
-                    let n = stream.request_trailers.as_ref().map_or(0, Vec::len) as i32;
-                    let action = self.call::<(i32, i32), i32>(
-                        ctx,
-                        "proxy_on_request_trailers",
-                        (ctx as i32, n),
-                    )?;
-                    self.run_deferred()?;
-                    let Some(stream) = self.store.data_mut().streams.get_mut(&ctx) else {
-                        return Ok(()); // finished (answered locally or reset)
-                    };
-                    if stream.outcome != StreamOutcome::Paused || stream.in_response {
-                        return Ok(());
-                    }
-                    if stream.stage != RequestStage::Trailers {
-                        continue; // continued from inside the callback's deferred actions
-                    }
-                    if action == ACTION_CONTINUE {
-                        // What the filter held is released with the trailers.
-                        stream.release_held_body();
-                        stream.stage = RequestStage::Upstream;
-                    } else {
-                        stream.set_waiting(true);
-                        return Ok(());
-                    }
-                }
-                RequestStage::Upstream => {
-                    let upstream = upstream_request(stream);
-                    stream.outcome = StreamOutcome::Forwarded;
-                    self.upstream.insert(ctx, upstream);
-                    return Ok(());
-                }
+        while let Some(stage) = self.request_stage_to_deliver(ctx) {
+            match stage {
+                RequestStage::Headers => self.deliver_request_headers(ctx)?,
+                RequestStage::Body => self.deliver_request_body(ctx)?,
+                RequestStage::Trailers => self.deliver_request_trailers(ctx)?,
+                RequestStage::Upstream => self.forward_upstream(ctx)?,
             }
         }
+        Ok(())
+    }
+
+    /// The stage the request stands at, while the host has something to deliver: `None` once
+    /// the stream is finished, forwarded, answered (in its response) or waiting for
+    /// `continue_stream`.
+    fn request_stage_to_deliver(&self, ctx: u32) -> Option<RequestStage> {
+        let stream = self.store.data().streams.get(&ctx)?;
+        let delivering =
+            stream.outcome == StreamOutcome::Paused && !stream.in_response && !stream.is_waiting();
+        delivering.then_some(stream.stage)
+    }
+
+    /// Calls the request callback of `stage` and carries out what the filter asked for in it.
+    /// Returns the filter's action and the stream, or `None` when that already moved the
+    /// stream on (answered, reset, or continued to another stage).
+    fn call_request_stage<P: WasmParams>(
+        &mut self,
+        ctx: u32,
+        stage: RequestStage,
+        callback: &'static str,
+        params: P,
+    ) -> Result<Option<(i32, &mut Stream)>> {
+        let action = self.call::<P, i32>(ctx, callback, params)?;
+        self.run_deferred()?;
+        let stream = self.store.data_mut().streams.get_mut(&ctx);
+        Ok(stream
+            .filter(|s| s.outcome == StreamOutcome::Paused && !s.in_response && s.stage == stage)
+            .map(|s| (action, s)))
+    }
+
+    fn deliver_request_headers(&mut self, ctx: u32) -> Result<()> {
+        let stream = self.stream(ctx)?;
+        let n = stream.request_headers.len() as i32;
+        let eos = stream.pending_chunks.is_empty() && stream.request_trailers.is_none();
+        let params = (ctx as i32, n, eos as i32);
+        let Some((action, stream)) = self.call_request_stage(
+            ctx,
+            RequestStage::Headers,
+            "proxy_on_request_headers",
+            params,
+        )?
+        else {
+            return Ok(());
+        };
+        if action == ACTION_CONTINUE {
+            stream.request_headers_readable = false;
+            stream.stage = next_request_stage(stream);
+        } else {
+            stream.set_waiting(true);
+        }
+        Ok(())
+    }
+
+    /// One chunk per call; past the last, the stage moves on.
+    fn deliver_request_body(&mut self, ctx: u32) -> Result<()> {
+        let buffer_limit = self.store.data().plugin.buffer_limit;
+        let stream = self.stream(ctx)?;
+        if stream.pending_chunks.is_empty() {
+            stream.stage = next_request_stage(stream);
+            return Ok(());
+        }
+        let chunk = stream.pending_chunks.remove(0);
+        // With trailers to come, the last chunk does not end the stream.
+        let eos = stream.pending_chunks.is_empty() && stream.request_trailers.is_none();
+        if stream.request_buffering {
+            stream.request_body.extend_from_slice(&chunk);
+        } else {
+            stream.request_body = chunk;
+        }
+        let size = stream.request_body.len();
+        if stream.request_buffering && size > buffer_limit {
+            // Envoy's own 413 (requestDataTooLarge), sent through the filter chain.
+            let reply = LocalReply {
+                status: 413,
+                headers: Vec::new(),
+                body: b"Payload Too Large".to_vec(),
+            };
+            return self.local_reply_through_filters(ctx, reply);
+        }
+        let params = (ctx as i32, size as i32, eos as i32);
+        let Some((action, stream)) =
+            self.call_request_stage(ctx, RequestStage::Body, "proxy_on_request_body", params)?
+        else {
+            return Ok(());
+        };
+        if action == ACTION_CONTINUE {
+            stream.release_held_body();
+        } else {
+            stream.request_buffering = true;
+            if eos {
+                stream.set_waiting(true);
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver_request_trailers(&mut self, ctx: u32) -> Result<()> {
+        let stream = self.stream(ctx)?;
+        let n = stream.request_trailers.as_ref().map_or(0, Vec::len) as i32;
+        let params = (ctx as i32, n);
+        let Some((action, stream)) = self.call_request_stage(
+            ctx,
+            RequestStage::Trailers,
+            "proxy_on_request_trailers",
+            params,
+        )?
+        else {
+            return Ok(());
+        };
+        if action == ACTION_CONTINUE {
+            // What the filter held is released with the trailers.
+            stream.release_held_body();
+            stream.stage = RequestStage::Upstream;
+        } else {
+            stream.set_waiting(true);
+        }
+        Ok(())
+    }
+
+    fn forward_upstream(&mut self, ctx: u32) -> Result<()> {
+        let stream = self.stream(ctx)?;
+        let upstream = upstream_request(stream);
+        stream.outcome = StreamOutcome::Forwarded;
+        self.upstream.insert(ctx, upstream);
+        Ok(())
     }
 
     /// The filter called `continue_stream(HttpRequest)`.
@@ -700,10 +708,6 @@ impl Vm {
 }
 
 impl Stream {
-    fn request_body_waiting(&self) -> bool {
-        self.is_waiting()
-    }
-
     /// The filter let the body go: what it held moves on to the upstream.
     fn release_held_body(&mut self) {
         let body = std::mem::take(&mut self.request_body);

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the filter's cost per request, side by side with no filter, Envoy's
 //! native filters and the smallest Wasm filter, in one run with the variants alternated.
 
+pub mod helmet;
 pub mod report;
 pub mod scenarios;
 pub mod variants;
@@ -14,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::process::{apt_install, output, run};
-use crate::{envoy, paths, wasm};
+use crate::{envoy, envoy_admin, paths, wasm};
 
 use scenarios::Scenario;
 use variants::Variant;
@@ -310,10 +311,7 @@ impl RunningEnvoy {
                 return Err(format!("{} Envoy did not start", variant.name()));
             }
             std::thread::sleep(Duration::from_millis(50));
-            let Some(admin) = fs::read_to_string(&admin_path)
-                .ok()
-                .and_then(|a| a.trim().parse().ok())
-            else {
+            let Some(admin) = envoy_admin::read_admin_address(&admin_path) else {
                 continue;
             };
             if let Some(listener) = listener_address(admin) {
@@ -334,19 +332,11 @@ impl Drop for RunningEnvoy {
 }
 
 fn listener_address(admin: SocketAddr) -> Option<SocketAddr> {
-    let (status, body) = http_get(admin, "/listeners?format=json").ok()?;
+    let (status, body) = http_get(admin, envoy_admin::LISTENERS_PATH).ok()?;
     if status != 200 {
         return None;
     }
-    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-    let address = &json["listener_statuses"][0]["local_address"]["socket_address"];
-    format!(
-        "{}:{}",
-        address["address"].as_str()?,
-        address["port_value"].as_u64()?
-    )
-    .parse()
-    .ok()
+    envoy_admin::first_listener_address(body.as_bytes())
 }
 
 /// A minimal HTTP/1.1 exchange (`Connection: close`), for the admin endpoint and checks.

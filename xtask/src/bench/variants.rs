@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
+use super::helmet::HELMET_HEADERS;
 use super::scenarios::ORIGIN;
 use crate::paths;
 
@@ -74,28 +75,6 @@ pub fn filter_config() -> Value {
     })
 }
 
-/// The security headers the `native` variant adds (helmet's defaults, what the filter sets).
-pub const SECURITY_HEADERS: &[(&str, &str)] = &[
-    (
-        "content-security-policy",
-        "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
-    ),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-resource-policy", "same-origin"),
-    ("origin-agent-cluster", "?1"),
-    ("referrer-policy", "no-referrer"),
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
-    ("x-content-type-options", "nosniff"),
-    ("x-dns-prefetch-control", "off"),
-    ("x-download-options", "noopen"),
-    ("x-frame-options", "SAMEORIGIN"),
-    ("x-permitted-cross-domain-policies", "none"),
-    ("x-xss-protection", "0"),
-];
-
 fn wasm_filter(module_file: &str, configuration: Value) -> Value {
     json!({
         "name": "envoy.filters.http.wasm",
@@ -119,7 +98,8 @@ fn wasm_filter(module_file: &str, configuration: Value) -> Value {
 }
 
 fn native_filters() -> Vec<Value> {
-    let mutations: Vec<Value> = SECURITY_HEADERS
+    // helmet's defaults, what the filter sets by default.
+    let mutations: Vec<Value> = HELMET_HEADERS
         .iter()
         .map(|(k, v)| json!({"append": {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}))
         .chain(std::iter::once(json!({"remove": "x-powered-by"})))
