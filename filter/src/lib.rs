@@ -1,8 +1,11 @@
 //! Edge hardening for APIs behind Envoy, as one proxy-wasm module.
 //!
-//! The crate is a functional core with a thin shell: everything except [`shell`] is plain Rust
-//! over plain types and is tested natively; only `shell` talks to the proxy-wasm host, and only
-//! when compiled to wasm with the `proxy` feature.
+//! The crate is a core with a thin shell: everything except `shell` is plain Rust over plain
+//! types, tested natively. The core reaches its host only through the traits of
+//! [`environment`]; [`exchange`] drives one HTTP exchange through the [`engine`] over them.
+//! `shell` is the proxy-wasm host's side: contexts that forward callbacks to [`exchange`], and
+//! the traits implemented over proxy-wasm's calls; it is compiled only for wasm with the
+//! `proxy` feature.
 
 // A panic kills the worker's VM: nothing a request or a config can reach may panic.
 #![cfg_attr(
@@ -21,6 +24,7 @@
 pub mod config;
 pub mod engine;
 pub mod environment;
+pub mod exchange;
 pub mod logging;
 pub mod metrics;
 pub mod pairs;

@@ -6,8 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::syntax::ConfigError;
-use crate::syntax::excerpt;
+use crate::syntax::{ConfigError, check_header_name, excerpt};
 
 /// Headers whose values are never logged, whatever the config says.
 const ALWAYS_REDACTED: &[&str] = &[
@@ -71,14 +70,9 @@ fn header_list(field: &str, names: &[String]) -> Result<Vec<String>, ConfigError
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_ok() {
-                Ok(name.to_ascii_lowercase())
-            } else {
-                Err(ConfigError::new(
-                    format!("{field}[{i}]"),
-                    format!("`{name}` is not a header name"),
-                ))
-            }
+            check_header_name(name)
+                .map(|()| name.to_ascii_lowercase())
+                .map_err(|reason| ConfigError::new(format!("{field}[{i}]"), reason))
         })
         .collect()
 }
@@ -166,12 +160,56 @@ impl Logging {
     }
 }
 
-/// A decision worth a log line.
+/// What a log line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A policy refused the request (or its body).
+    Rejected,
+    /// A limit in `dry_run` mode would have refused the request.
+    DryRunLimited,
+    /// Sent to HTTPS.
+    Redirected,
+    /// An upstream error's body replaced by a generic problem+json.
+    ReplacedUpstreamError,
+    /// The health endpoint answered 503.
+    Unhealthy,
+    /// `client_ip` keys can be forged: Envoy takes the client address from headers the
+    /// client sent (said once per VM).
+    ClientAddressFromRequestHeaders,
+}
+
+impl Event {
+    /// The name in the line's `event` field.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Rejected => "rejected",
+            Self::DryRunLimited => "dry_run_limited",
+            Self::Redirected => "redirected",
+            Self::ReplacedUpstreamError => "replaced_upstream_error",
+            Self::Unhealthy => "unhealthy",
+            Self::ClientAddressFromRequestHeaders => "client_address_from_request_headers",
+        }
+    }
+}
+
+/// The policy a log line is about, named as in the config's sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyName {
+    Cors,
+    RateLimit,
+    Validate,
+    HttpsRedirect,
+    Errors,
+    Health,
+}
+
+/// One line about a decision.
 #[derive(Debug, Clone, Serialize)]
-pub struct Event<'a> {
-    /// `rejected`, `dry_run_limited`, `redirected`, `replaced_upstream_error`, `unhealthy`.
-    pub event: &'static str,
-    pub policy: &'static str,
+pub struct Line<'a> {
+    pub event: Event,
+    pub policy: PolicyName,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,7 +226,7 @@ pub struct Event<'a> {
     pub body: Option<Value>,
 }
 
-impl Event<'_> {
+impl Line<'_> {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -218,6 +256,27 @@ mod tests {
         assert_eq!(
             logging.body(b"password=hunter22"),
             json!("<17 bytes, not JSON>")
+        );
+    }
+
+    #[test]
+    fn events_are_written_by_their_names() {
+        for event in [
+            Event::Rejected,
+            Event::DryRunLimited,
+            Event::Redirected,
+            Event::ReplacedUpstreamError,
+            Event::Unhealthy,
+            Event::ClientAddressFromRequestHeaders,
+        ] {
+            assert_eq!(
+                serde_json::to_value(event).expect("serialises"),
+                json!(event.name())
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(PolicyName::HttpsRedirect).expect("serialises"),
+            json!("https_redirect")
         );
     }
 

@@ -15,7 +15,7 @@ use http::Method;
 use serde::Deserialize;
 
 use crate::policy::PolicySet;
-use crate::syntax::{ConfigError, parse_method, path_only};
+use crate::syntax::{ConfigError, parse_methods, path_only};
 
 /// How a route's path is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -381,19 +381,7 @@ fn compile_methods(list: &[String]) -> Result<Vec<Method>, ConfigError> {
             "an empty list matches nothing; leave `methods` out to match every method",
         ));
     }
-    let mut methods: Vec<Method> = Vec::with_capacity(list.len());
-    for (i, text) in list.iter().enumerate() {
-        let method = parse_method(text)
-            .map_err(|reason| ConfigError::new(format!("methods[{i}]"), reason))?;
-        if methods.contains(&method) {
-            return Err(ConfigError::new(
-                format!("methods[{i}]"),
-                format!("`{text}` is listed twice"),
-            ));
-        }
-        methods.push(method);
-    }
-    Ok(methods)
+    parse_methods(list).map_err(|e| e.within("methods"))
 }
 
 /// The compiled routes, in config order.

@@ -66,8 +66,8 @@ pub fn find(dir: &Path) -> crate::Result<Vec<LongFunction>> {
         if name.is_some_and(|n| n == "tests.rs" || n.ends_with("_tests.rs")) {
             continue;
         }
-        let text =
-            fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         let ast =
             syn::parse_file(&text).map_err(|e| format!("cannot parse {}: {e}", file.display()))?;
         let mut visitor = Lengths {

@@ -8,7 +8,7 @@ mod secrets;
 pub use raw::{RawConfig, RawRoute};
 
 use crate::policy::PolicySet;
-use crate::policy::set::{self as policies, RawRoutePolicies};
+use crate::policy::set as policies;
 use crate::routes::RouteMatching;
 use crate::syntax::{ConfigError, Section};
 
@@ -68,16 +68,9 @@ impl Config {
                     exact,
                 )?;
                 let params = route.pattern.param_names();
-                let overrides = RawRoutePolicies {
-                    security_headers: raw_route.security_headers.as_ref(),
-                    cors: raw_route.cors.as_ref(),
-                    rate_limit: raw_route.rate_limit.as_ref(),
-                    validate: raw_route.validate.as_ref(),
-                    https_redirect: raw_route.https_redirect.as_ref(),
-                    errors: raw_route.errors.as_ref(),
-                    params: &params,
-                };
-                if let Some(policies) = policies::compile_route(&raw.defaults, &overrides)? {
+                if let Some(policies) =
+                    policies::compile_route(&raw.defaults, &raw_route.sections(), &params)?
+                {
                     route.policies = Arc::new(policies);
                 }
                 Ok(route)

@@ -7,13 +7,8 @@ use super::encoding::{self, Encoded};
 use super::secrets;
 use crate::logging::RawLogging;
 use crate::policy::RawPolicies;
-use crate::policy::cors::RawCors;
-use crate::policy::errors::RawErrors;
 use crate::policy::health::RawHealth;
-use crate::policy::https_redirect::RawHttpsRedirect;
-use crate::policy::rate_limit::RawLimits;
-use crate::policy::security_headers::RawSecurityHeaders;
-use crate::policy::validate::RawValidate;
+use crate::policy::set::with_policy_sections;
 use crate::routes::{RawMatch, RouteMatching};
 use crate::syntax::{ConfigError, Section};
 
@@ -38,32 +33,18 @@ pub struct RawConfig {
     pub route_matching: RouteMatching,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRoute {
-    /// A name for logs and metrics; defaults to the path pattern.
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(rename = "match")]
-    pub matcher: RawMatch,
-    /// Overrides `defaults.security_headers` field by field; `false` turns them off.
-    #[serde(default)]
-    pub security_headers: Option<Section<RawSecurityHeaders>>,
-    /// Overrides `defaults.cors` field by field; `false` turns CORS off.
-    #[serde(default)]
-    pub cors: Option<Section<RawCors>>,
-    /// Replaces `defaults.rate_limit`; `false` turns rate limiting off.
-    #[serde(default)]
-    pub rate_limit: Option<Section<RawLimits>>,
-    /// Overrides `defaults.validate` field by field; `false` turns validation off.
-    #[serde(default)]
-    pub validate: Option<Section<RawValidate>>,
-    /// Overrides `defaults.https_redirect`; `false` exempts the route.
-    #[serde(default)]
-    pub https_redirect: Option<Section<RawHttpsRedirect>>,
-    /// Overrides `defaults.errors`; `false` lets the route's upstream errors through untouched.
-    #[serde(default)]
-    pub errors: Option<Section<RawErrors>>,
+with_policy_sections! {
+    /// One route: what it matches, then its policy sections, each overriding the same section
+    /// of `defaults` (see `policy::set::Policy`); `false` turns a policy off for the route.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawRoute {
+        /// A name for logs and metrics; defaults to the path pattern.
+        #[serde(default)]
+        pub name: Option<String>,
+        #[serde(rename = "match")]
+        pub matcher: RawMatch,
+    }
 }
 
 impl RawConfig {

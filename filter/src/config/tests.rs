@@ -86,3 +86,39 @@ fn route_names_that_would_merge_counters_are_refused() {
         "invalid configuration at `routes[0]`: its path `/unmatched/*` gives the metric name `unmatched`, which counts the requests no route matches; give the route a `name`"
     );
 }
+
+/// The policy sections of `defaults` and of a route are declared once for both
+/// (`policy::set`): the messages name the same fields, in the same order, as when each struct
+/// listed them.
+#[test]
+fn policy_sections_keep_their_field_names_and_order_in_errors() {
+    for (json, message) in [
+        (
+            r#"{"defaults":{"corz":true}}"#,
+            "invalid configuration at `defaults.corz`: unknown field `corz`, expected one of `security_headers`, `cors`, `rate_limit`, `validate`, `https_redirect`, `errors` at line 1 column 19",
+        ),
+        (
+            r#"{"routes":[{"match":{"path":"/a"},"corz":true}]}"#,
+            "invalid configuration at `routes[0].corz`: unknown field `corz`, expected one of `name`, `match`, `security_headers`, `cors`, `rate_limit`, `validate`, `https_redirect`, `errors` at line 1 column 40",
+        ),
+        (
+            r#"{"routes":[{"name":"a"}]}"#,
+            "invalid configuration at `routes[0]`: missing field `match` at line 1 column 23",
+        ),
+        (
+            r#"{"routes":[{"match":{"path":"/a"},"cors":false,"cors":true}]}"#,
+            "invalid configuration at `routes[0]`: duplicate field `cors` at line 1 column 53",
+        ),
+        (
+            r#"{"defaults":{"errors":false,"errors":true}}"#,
+            "invalid configuration at `defaults`: duplicate field `errors` at line 1 column 36",
+        ),
+        // What a route may not set is refused before any of its sections compiles.
+        (
+            r#"{"routes":[{"match":{"path":"/a"},"validate":{"unknown_routes":"reject"},"cors":{}}]}"#,
+            "invalid configuration at `routes[0].validate.unknown_routes`: only in defaults.validate (it is about requests no route matches)",
+        ),
+    ] {
+        assert_eq!(error(json), message, "{json}");
+    }
+}

@@ -7,7 +7,10 @@ use std::cell::{Cell, RefCell};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::environment::MemorySharedData;
+use crate::config::Config;
+use crate::environment::{Environment, MemorySharedData, SharedData};
+use crate::logging::Level;
+use crate::request::Headers;
 
 #[derive(Default)]
 struct Recorder {

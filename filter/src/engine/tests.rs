@@ -7,7 +7,12 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::environment::MemorySharedData;
+use crate::config::Config;
+use crate::environment::{Environment, MemorySharedData, SharedData};
+use crate::logging::Level;
+use crate::reply::LocalResponse;
+use crate::request::Headers;
+use crate::response::ResponseHeaders;
 
 struct MemoryEnvironment {
     shared: MemorySharedData,

@@ -1,9 +1,22 @@
-//! What the core needs from outside a request that the request itself does not carry: the
-//! time, the client's address, shared data, metrics. The shell implements it over the host;
-//! tests implement it in memory. Every method is called only when a policy needs it.
+//! The host boundary: everything the core asks of the host it runs in, as two traits a shell
+//! implements over its host's API (the proxy-wasm shell over the raw ABI calls, in
+//! `shell/host.rs`) and [`Recording`] implements in memory for native tests:
+//!
+//! - [`Environment`]: what the engine's decisions need: the clock, the client's address,
+//!   shared data, counters, log lines;
+//! - [`Host`]: what driving one exchange needs besides: its header maps read and written
+//!   whole, its body, local replies (to it, or to exchanges that waited for its health run),
+//!   HTTP calls to clusters with their timeouts.
+//!
+//! Every method is called only when a decision needs it: the number of host calls per request
+//! is the core's to keep low, whatever the shell.
 
+mod host;
+mod recording;
 mod shared_data;
 
+pub use host::{EncodedMap, HeaderMap, Host, HttpCall};
+pub use recording::{Call, Recording, RecordingHost, Stream};
 pub use shared_data::{GetError, MemorySharedData, SetError, SharedData};
 
 use crate::logging::Level;

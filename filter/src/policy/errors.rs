@@ -6,6 +6,9 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::validate::media_essence;
+use crate::problem;
+use crate::reply::LocalResponse;
+use crate::response::ResponseHeaders;
 use crate::syntax::ConfigError;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,9 +108,51 @@ impl Errors {
                 .is_some_and(|essence| self.keep.contains(&essence))
     }
 
+    /// The status of a response this policy replaces (`None`: it goes out as it is).
+    pub fn replaced_status(&self, headers: &ResponseHeaders<'_>) -> Option<u16> {
+        let status = headers.status()?;
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| std::str::from_utf8(v).ok());
+        self.replaces(status, content_type).then_some(status)
+    }
+
     /// Whether an upstream header goes with the replaced body.
     pub fn describes_body(name: &[u8]) -> bool {
         BODY_HEADERS.iter().any(|h| h.as_bytes() == name)
+    }
+
+    /// Drops the upstream headers that describe the body being replaced, before the response
+    /// policies edit what is left.
+    pub fn drop_body_headers(headers: &mut ResponseHeaders<'_>) {
+        headers.retain(|name| !Self::describes_body(name));
+    }
+
+    /// The reply that replaces an upstream error: the same status, the edited headers (less
+    /// pseudo-headers) and a generic problem+json with the request id.
+    pub fn replacement(
+        status: u16,
+        headers: &ResponseHeaders<'_>,
+        request_id: Option<&str>,
+        timestamp: &str,
+    ) -> LocalResponse {
+        let mut reply_headers: Vec<(String, String)> = headers
+            .pairs()
+            .iter()
+            .filter(|(k, _)| k.first() != Some(&b':'))
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect();
+        reply_headers.push(("content-type".into(), problem::CONTENT_TYPE.into()));
+        LocalResponse {
+            status,
+            headers: reply_headers,
+            body: Self::body(status, request_id, timestamp),
+        }
     }
 
     pub fn body(status: u16, request_id: Option<&str>, timestamp: &str) -> Vec<u8> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::reply::LocalResponse;
-use crate::syntax::{ConfigError, OrderedMap, parse_duration};
+use crate::syntax::{ConfigError, OrderedMap, check_header_name, parse_duration};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,60 +78,14 @@ pub fn compile(raw: &RawHealth) -> Result<Health, ConfigError> {
         ));
     }
     let cache_for = duration("cache_for", raw.cache_for.as_ref(), "2s")?;
-    let mut checks = Vec::new();
-    for (name, check) in raw.checks.iter().flat_map(|c| c.0.iter()) {
-        let at = |field: &str, reason: String| {
-            ConfigError::new(format!("checks.{name}.{field}"), reason)
-        };
-        if check.cluster.trim().is_empty() {
-            return Err(at("cluster", "the Envoy cluster to call".into()));
-        }
-        let check_path = check.path.clone().unwrap_or_else(|| "/health".into());
-        if !check_path.starts_with('/') {
-            return Err(at("path", format!("`{check_path}` must start with `/`")));
-        }
-        let expected_status = check.expected_status.unwrap_or(200);
-        if !(100..=599).contains(&expected_status) {
-            return Err(at(
-                "expected_status",
-                format!("{expected_status} is not an HTTP status"),
-            ));
-        }
-        let mut headers = vec![
-            (":method".to_string(), "GET".to_string()),
-            (":path".to_string(), check_path),
-            (
-                ":authority".to_string(),
-                check
-                    .authority
-                    .clone()
-                    .unwrap_or_else(|| check.cluster.clone()),
-            ),
-            (
-                "user-agent".to_string(),
-                "envoy-hardening-health".to_string(),
-            ),
-        ];
-        for (header, value) in check.headers.iter().flat_map(|h| h.0.iter()) {
-            if http::HeaderName::from_bytes(header.as_bytes()).is_err() || header.starts_with(':') {
-                return Err(at("headers", format!("`{header}` is not a header name")));
-            }
-            // The value may hold a secret: never quoted.
-            if http::HeaderValue::from_str(value).is_err() {
-                return Err(at(
-                    &format!("headers.{header}"),
-                    "not a valid header value (control characters or non-ASCII)".into(),
-                ));
-            }
-            headers.push((header.to_ascii_lowercase(), value.clone()));
-        }
-        checks.push(Check {
-            name: name.clone(),
-            cluster: check.cluster.clone(),
-            headers,
-            expected_status,
-        });
-    }
+    let checks = raw
+        .checks
+        .iter()
+        .flat_map(|c| c.0.iter())
+        .map(|(name, check)| {
+            compile_check(name, check).map_err(|e| e.within(&format!("checks.{name}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Health {
         path,
         version: raw
@@ -141,6 +95,57 @@ pub fn compile(raw: &RawHealth) -> Result<Health, ConfigError> {
         timeout,
         cache_for,
         checks,
+    })
+}
+
+/// One check: its call's headers (pseudo-headers, the user agent, then the configured ones).
+fn compile_check(name: &str, check: &RawCheck) -> Result<Check, ConfigError> {
+    if check.cluster.trim().is_empty() {
+        return Err(ConfigError::new("cluster", "the Envoy cluster to call"));
+    }
+    let check_path = check.path.clone().unwrap_or_else(|| "/health".into());
+    if !check_path.starts_with('/') {
+        return Err(ConfigError::new(
+            "path",
+            format!("`{check_path}` must start with `/`"),
+        ));
+    }
+    let expected_status = check.expected_status.unwrap_or(200);
+    if !(100..=599).contains(&expected_status) {
+        return Err(ConfigError::new(
+            "expected_status",
+            format!("{expected_status} is not an HTTP status"),
+        ));
+    }
+    let authority = check
+        .authority
+        .clone()
+        .unwrap_or_else(|| check.cluster.clone());
+    let mut headers = vec![
+        (":method".to_string(), "GET".to_string()),
+        (":path".to_string(), check_path),
+        (":authority".to_string(), authority),
+        (
+            "user-agent".to_string(),
+            "envoy-hardening-health".to_string(),
+        ),
+    ];
+    for (header, value) in check.headers.iter().flat_map(|h| h.0.iter()) {
+        check_header_name(header).map_err(|reason| ConfigError::new("headers", reason))?;
+        // The value may hold a secret: never quoted.
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(ConfigError::new(
+                format!("headers.{header}"),
+                "not a valid header value (control characters or non-ASCII)",
+            ));
+        }
+        headers.push((header.to_ascii_lowercase(), value.clone()));
+    }
+    Ok(Check {
+        name: name.to_string(),
+        cluster: check.cluster.clone(),
+        headers,
+        expected_status,
     })
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
-use crate::syntax::ConfigError;
+use crate::syntax::{ConfigError, impl_over};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,21 +26,13 @@ pub struct RawHttpsRedirect {
     pub https_port: Option<u16>,
 }
 
-impl RawHttpsRedirect {
-    /// A route's section over the defaults', field by field.
-    pub fn over(&self, base: &Self) -> Self {
-        Self {
-            status: self.status.or(base.status),
-            source: self.source.or(base.source),
-            exempt_paths: self
-                .exempt_paths
-                .clone()
-                .or_else(|| base.exempt_paths.clone()),
-            hosts: self.hosts.clone().or_else(|| base.hosts.clone()),
-            https_port: self.https_port.or(base.https_port),
-        }
-    }
-}
+impl_over!(RawHttpsRedirect {
+    status,
+    source,
+    exempt_paths,
+    hosts,
+    https_port,
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

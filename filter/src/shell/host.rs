@@ -1,13 +1,16 @@
-//! The host calls the filter makes, straight through the ABI rather than the SDK's wrappers:
-//! header maps read and written as whole buffers (one host call and one allocation each way,
-//! whatever the number of headers; the SDK's map getters allocate two strings per header and
-//! panic on values that are not UTF-8), and time, properties, shared data and metrics with
-//! every status handled (the SDK panics on statuses it does not expect, and a panic kills the
-//! worker's VM).
+//! The host boundary ([`Environment`], [`Host`], [`SharedData`]) over proxy-wasm, straight
+//! through the ABI rather than the SDK's wrappers where it matters: header maps read and
+//! written as whole buffers (one host call and one allocation each way, whatever the number of
+//! headers; the SDK's map getters allocate two strings per header and panic on values that are
+//! not UTF-8), and time, properties, shared data and metrics with every status handled (the
+//! SDK panics on statuses it does not expect, and a panic kills the worker's VM).
 
-use proxy_wasm::types::{MapType, MetricType, Status};
+use proxy_wasm::types::{LogLevel, MapType, MetricType, Status};
 
-use crate::environment::{GetError, SetError, SharedData};
+use crate::environment::{EncodedMap, Environment, GetError, Host, HttpCall, SetError, SharedData};
+use crate::logging::Level;
+use crate::reply::LocalResponse;
+use crate::response::ResponseHeaders;
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
@@ -176,4 +179,126 @@ pub fn define_counter(name: &str) -> Option<u32> {
 pub fn increment_counter(id: u32, by: u64) {
     // Counters only go up; a refused increment only loses a count.
     let _ = unsafe { proxy_increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)) };
+}
+
+/// 16 random bytes from the host (WASI `random_get`).
+pub fn random_secret() -> Result<[u8; 16], String> {
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret).map_err(|e| format!("no random bytes from the host: {e}"))?;
+    Ok(secret)
+}
+
+pub fn log(level: LogLevel, message: &str) {
+    // Logging can only fail if the host is gone; nothing useful to do then.
+    let _ = proxy_wasm::hostcalls::log(level, message);
+}
+
+/// Sends a local reply to the exchange the host has in context.
+fn send(response: &LocalResponse) {
+    let headers: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let body = (!response.body.is_empty()).then_some(response.body.as_slice());
+    if proxy_wasm::hostcalls::send_http_response(u32::from(response.status), headers, body).is_err()
+    {
+        log(LogLevel::Warn, "could not send a local response");
+    }
+}
+
+/// The host as one exchange sees it; each call is made only when the core asks.
+pub struct ExchangeHost<'m> {
+    /// The exchange's context id.
+    id: u32,
+    /// The host's ids of the engine's counters, by index.
+    metrics: &'m [Option<u32>],
+}
+
+impl<'m> ExchangeHost<'m> {
+    pub fn new(id: u32, metrics: &'m [Option<u32>]) -> Self {
+        Self { id, metrics }
+    }
+}
+
+impl Environment for ExchangeHost<'_> {
+    fn now_unix_nanos(&self) -> u64 {
+        now_unix_nanos()
+    }
+
+    fn client_address(&self) -> Option<String> {
+        property(b"source\0address").and_then(|bytes| String::from_utf8(bytes).ok())
+    }
+
+    fn shared_data(&self) -> &dyn SharedData {
+        &HostSharedData
+    }
+
+    fn increment(&self, metric: usize, by: u64) {
+        if let Some(Some(id)) = self.metrics.get(metric) {
+            increment_counter(*id, by);
+        }
+    }
+
+    fn log(&self, level: Level, line: &str) {
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        log(level, line);
+    }
+}
+
+impl Host for ExchangeHost<'_> {
+    type Map = EncodedMap;
+
+    fn request_headers(&self) -> EncodedMap {
+        EncodedMap(header_map(MapType::HttpRequestHeaders))
+    }
+
+    fn response_headers(&self) -> EncodedMap {
+        EncodedMap(header_map(MapType::HttpResponseHeaders))
+    }
+
+    fn set_response_headers(&self, headers: &ResponseHeaders<'_>) {
+        if !set_header_map(MapType::HttpResponseHeaders, &headers.encode()) {
+            log(LogLevel::Warn, "could not write the response headers");
+        }
+    }
+
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        request_body(size)
+    }
+
+    fn send_reply(&self, reply: &LocalResponse) {
+        send(reply);
+    }
+
+    fn send_reply_to(&self, exchanges: &[u32], reply: &LocalResponse) {
+        // Envoy no longer knows the ids of exchanges that ended: those are skipped.
+        for exchange in exchanges {
+            if proxy_wasm::hostcalls::set_effective_context(*exchange).is_ok() {
+                send(reply);
+            }
+        }
+        // Back to this exchange for whatever the host does next.
+        let _ = proxy_wasm::hostcalls::set_effective_context(self.id);
+    }
+
+    fn dispatch_http_call(&self, call: &HttpCall<'_>) -> Option<u32> {
+        let headers: Vec<(&str, &str)> = call
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // Through the SDK, which routes the answer back to this context.
+        proxy_wasm::hostcalls::dispatch_http_call(call.cluster, headers, None, vec![], call.timeout)
+            .ok()
+    }
+
+    fn http_call_response_headers(&self) -> EncodedMap {
+        EncodedMap(header_map(MapType::HttpCallResponseHeaders))
+    }
 }

@@ -16,6 +16,7 @@ use crate::problem::Problem;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
 use crate::response::ResponseHeaders;
+use crate::syntax::is_header_name;
 use origin::AllowOrigins;
 
 /// Longest `Origin` the filter considers (and echoes): serialised origins are far shorter.
@@ -86,9 +87,42 @@ pub enum Verdict {
     Preflight,
 }
 
-/// The request decision: go on, or answer now.
+/// Why a request is refused: the problem's `code` and `detail`.
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    code: &'static str,
+    detail: &'static str,
+}
+
+const ORIGIN_NOT_ALLOWED: Refused = Refused {
+    code: "cors_origin_not_allowed",
+    detail: "This origin is not allowed to make cross-origin requests.",
+};
+const METHOD_NOT_ALLOWED: Refused = Refused {
+    code: "cors_method_not_allowed",
+    detail: "This method is not allowed for cross-origin requests.",
+};
+const HEADER_NOT_ALLOWED: Refused = Refused {
+    code: "cors_header_not_allowed",
+    detail: "The requested headers are not allowed for cross-origin requests.",
+};
+const PRIVATE_NETWORK_NOT_ALLOWED: Refused = Refused {
+    code: "cors_private_network_not_allowed",
+    detail: "Private network access is not allowed.",
+};
+
+/// What a preflight asks for and the policy grants.
+struct PreflightGrant {
+    /// The requested header names, lowercased.
+    headers: Vec<String>,
+    /// The preflight asks for private network access.
+    private_network: bool,
+}
+
+/// The request's next step after CORS: on to the next policy and the upstream, or this answer
+/// now (a preflight's, or a refusal).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum NextStep {
     Continue,
     Respond(LocalResponse),
 }
@@ -103,43 +137,36 @@ pub fn announced_method<'a>(request: &RequestHead<'_, 'a>) -> Option<&'a str> {
 }
 
 impl Cors {
-    pub fn on_request(&self, request: &RequestHead<'_, '_>) -> (Verdict, Action) {
+    pub fn on_request(&self, request: &RequestHead<'_, '_>) -> (Verdict, NextStep) {
         let Some(origin) = request.header("origin") else {
-            return (Verdict::NoOrigin, Action::Continue);
+            return (Verdict::NoOrigin, NextStep::Continue);
         };
         let allowed = origin.len() <= MAX_ORIGIN_LEN && self.origins.allows(origin);
         if let Some(requested_method) = announced_method(request) {
             let answer = self.preflight(request, origin, allowed, requested_method);
-            return (Verdict::Preflight, Action::Respond(answer));
+            return (Verdict::Preflight, NextStep::Respond(answer));
         }
         if allowed {
-            return (Verdict::Allowed(origin.into()), Action::Continue);
+            return (Verdict::Allowed(origin.into()), NextStep::Continue);
         }
         match self.disallowed {
-            Disallowed::Omit => (Verdict::NotAllowed, Action::Continue),
+            Disallowed::Omit => (Verdict::NotAllowed, NextStep::Continue),
             Disallowed::Reject => (
                 Verdict::NotAllowed,
-                Action::Respond(self.refusal(
-                    request,
-                    "cors_origin_not_allowed",
-                    "This origin is not allowed to make cross-origin requests.",
-                )),
+                NextStep::Respond(self.refusal(request, ORIGIN_NOT_ALLOWED)),
             ),
         }
     }
 
-    fn refusal(
-        &self,
-        request: &RequestHead<'_, '_>,
-        code: &'static str,
-        detail: &str,
-    ) -> LocalResponse {
+    fn refusal(&self, request: &RequestHead<'_, '_>, why: Refused) -> LocalResponse {
         LocalResponse::problem(
-            &Problem::new(StatusCode::FORBIDDEN, code, detail),
+            &Problem::new(StatusCode::FORBIDDEN, why.code, why.detail),
             request.request_id(),
         )
     }
 
+    /// The answer to a preflight: the CORS headers when the policy grants everything it asks
+    /// for, else a refusal.
     fn preflight(
         &self,
         request: &RequestHead<'_, '_>,
@@ -147,58 +174,61 @@ impl Cors {
         allowed: bool,
         method: &str,
     ) -> LocalResponse {
-        let refuse = |code: &'static str, detail: &str| match self.disallowed {
+        match self.preflight_grant(request, allowed, method) {
+            Ok(grant) => self.preflight_answer(origin, &grant),
+            Err(why) => self.preflight_refusal(request, why),
+        }
+    }
+
+    /// What the policy grants a preflight, or the refusal's code and detail: the origin, the
+    /// method, the headers and private network access must all be allowed.
+    fn preflight_grant(
+        &self,
+        request: &RequestHead<'_, '_>,
+        allowed: bool,
+        method: &str,
+    ) -> Result<PreflightGrant, Refused> {
+        if !allowed {
+            return Err(ORIGIN_NOT_ALLOWED);
+        }
+        if !self.allows_method(method) {
+            return Err(METHOD_NOT_ALLOWED);
+        }
+        let headers = requested_header_names(request.header("access-control-request-headers"))
+            .ok_or(HEADER_NOT_ALLOWED)?;
+        if !headers.iter().all(|name| self.allows_header(name)) {
+            return Err(HEADER_NOT_ALLOWED);
+        }
+        let private_network = request
+            .header("access-control-request-private-network")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if private_network && !self.private_network {
+            return Err(PRIVATE_NETWORK_NOT_ALLOWED);
+        }
+        Ok(PreflightGrant {
+            headers,
+            private_network,
+        })
+    }
+
+    /// A refused preflight: 403 problem+json, or with `disallowed: omit` an answer without
+    /// CORS headers (the browser then fails the preflight).
+    fn preflight_refusal(&self, request: &RequestHead<'_, '_>, why: Refused) -> LocalResponse {
+        match self.disallowed {
             Disallowed::Reject => {
-                let mut refusal = self.refusal(request, code, detail);
+                let mut refusal = self.refusal(request, why);
                 refusal.headers.push(("vary".into(), PREFLIGHT_VARY.into()));
                 refusal
             }
-            // Answered, but without CORS headers: the browser fails the preflight.
             Disallowed::Omit => LocalResponse {
                 status: self.preflight_status,
                 headers: vec![("vary".into(), PREFLIGHT_VARY.into())],
                 body: Vec::new(),
             },
-        };
-        if !allowed {
-            return refuse(
-                "cors_origin_not_allowed",
-                "This origin is not allowed to make cross-origin requests.",
-            );
         }
-        if !self.allows_method(method) {
-            return refuse(
-                "cors_method_not_allowed",
-                "This method is not allowed for cross-origin requests.",
-            );
-        }
-        let Some(requested_headers) =
-            requested_header_names(request.header("access-control-request-headers"))
-        else {
-            return refuse(
-                "cors_header_not_allowed",
-                "The requested headers are not allowed for cross-origin requests.",
-            );
-        };
-        if !requested_headers
-            .iter()
-            .all(|name| self.allows_header(name))
-        {
-            return refuse(
-                "cors_header_not_allowed",
-                "The requested headers are not allowed for cross-origin requests.",
-            );
-        }
-        let wants_private_network = request
-            .header("access-control-request-private-network")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if wants_private_network && !self.private_network {
-            return refuse(
-                "cors_private_network_not_allowed",
-                "Private network access is not allowed.",
-            );
-        }
+    }
 
+    fn preflight_answer(&self, origin: &str, grant: &PreflightGrant) -> LocalResponse {
         let mut headers: Vec<(String, String)> = Vec::with_capacity(8);
         headers.push((
             "access-control-allow-origin".into(),
@@ -211,13 +241,13 @@ impl Cors {
             "access-control-allow-methods".into(),
             self.methods_value.clone(),
         ));
-        if let Some(value) = self.allow_headers_value(&requested_headers) {
+        if let Some(value) = self.allow_headers_value(&grant.headers) {
             headers.push(("access-control-allow-headers".into(), value));
         }
         if let Some(max_age) = &self.max_age_value {
             headers.push(("access-control-max-age".into(), max_age.clone()));
         }
-        if wants_private_network {
+        if grant.private_network {
             headers.push(("access-control-allow-private-network".into(), "true".into()));
         }
         headers.push(("vary".into(), PREFLIGHT_VARY.into()));
@@ -311,9 +341,7 @@ fn requested_header_names(value: Option<&str>) -> Option<Vec<String>> {
     }
     let mut names = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if names.len() == MAX_REQUESTED_HEADERS
-            || http::HeaderName::from_bytes(name.as_bytes()).is_err()
-        {
+        if names.len() == MAX_REQUESTED_HEADERS || !is_header_name(name) {
             return None;
         }
         names.push(name.to_ascii_lowercase());

@@ -5,6 +5,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use crate::syntax::impl_over;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCors {
@@ -23,27 +25,17 @@ pub struct RawCors {
     pub disallowed: Option<Disallowed>,
 }
 
-impl RawCors {
-    /// A route's section over the defaults': every field the route sets wins.
-    pub fn over(&self, base: &Self) -> Self {
-        macro_rules! pick {
-            ($($field:ident),*) => {
-                Self { $($field: self.$field.clone().or_else(|| base.$field.clone())),* }
-            };
-        }
-        pick!(
-            allow_origins,
-            allow_methods,
-            allow_headers,
-            expose_headers,
-            allow_credentials,
-            max_age,
-            allow_private_network,
-            preflight_status,
-            disallowed
-        )
-    }
-}
+impl_over!(RawCors {
+    allow_origins,
+    allow_methods,
+    allow_headers,
+    expose_headers,
+    allow_credentials,
+    max_age,
+    allow_private_network,
+    preflight_status,
+    disallowed,
+});
 
 /// What happens to a request from an origin (or asking for a method or header) the policy
 /// does not allow.

@@ -30,7 +30,7 @@ fn refusal(section: Value) -> String {
 }
 
 /// Runs a request through the policy.
-fn decide(policy: &Cors, method: &str, headers: &[(&str, &str)]) -> (Verdict, Action) {
+fn decide(policy: &Cors, method: &str, headers: &[(&str, &str)]) -> (Verdict, NextStep) {
     let mut pairs: Vec<(&[u8], &[u8])> =
         vec![(b":method", method.as_bytes()), (b":path", b"/users")];
     pairs.extend(headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
@@ -61,7 +61,7 @@ fn preflight(
         headers.push(("access-control-request-headers", h));
     }
     match decide(policy, "OPTIONS", &headers) {
-        (Verdict::Preflight, Action::Respond(answer)) => answer,
+        (Verdict::Preflight, NextStep::Respond(answer)) => answer,
         other => panic!("not answered as a preflight: {other:?}"),
     }
 }
@@ -428,7 +428,7 @@ fn private_network_access_only_when_asked_and_allowed() {
         ("access-control-request-method", "GET"),
         ("access-control-request-private-network", "true"),
     ];
-    let (_, Action::Respond(answer)) = decide(&allowed, "OPTIONS", &headers) else {
+    let (_, NextStep::Respond(answer)) = decide(&allowed, "OPTIONS", &headers) else {
         panic!("answered")
     };
     assert_eq!(
@@ -440,7 +440,7 @@ fn private_network_access_only_when_asked_and_allowed() {
         None
     );
     let refused = cors(json!({"allow_origins": [APP]}));
-    let (_, Action::Respond(answer)) = decide(&refused, "OPTIONS", &headers) else {
+    let (_, NextStep::Respond(answer)) = decide(&refused, "OPTIONS", &headers) else {
         panic!("answered")
     };
     assert_eq!(answer.status, 403);
@@ -451,7 +451,7 @@ fn options_without_a_requested_method_is_not_a_preflight() {
     let policy = cors(json!({"allow_origins": [APP]}));
     assert_eq!(
         decide(&policy, "OPTIONS", &[("origin", APP)]),
-        (Verdict::Allowed(APP.into()), Action::Continue)
+        (Verdict::Allowed(APP.into()), NextStep::Continue)
     );
 }
 
@@ -463,7 +463,7 @@ fn an_allowed_actual_request_gets_the_cors_headers_on_its_response() {
         json!({"allow_origins": [APP], "allow_credentials": true, "expose_headers": ["X-Request-Id", "ETag"]}),
     );
     let (verdict, action) = decide(&policy, "POST", &[("origin", APP)]);
-    assert_eq!(action, Action::Continue);
+    assert_eq!(action, NextStep::Continue);
     assert_eq!(
         respond(
             &policy,
@@ -553,7 +553,7 @@ fn a_disallowed_actual_request_is_refused_or_passed_bare() {
         ],
     );
     assert_eq!(verdict, Verdict::NotAllowed);
-    let Action::Respond(answer) = action else {
+    let NextStep::Respond(answer) = action else {
         panic!("refused")
     };
     assert_eq!(answer.status, 403);
@@ -565,7 +565,7 @@ fn a_disallowed_actual_request_is_refused_or_passed_bare() {
     let (verdict, action) = decide(&omit, "GET", &[("origin", "https://evil.example.net")]);
     assert_eq!(
         (verdict.clone(), action),
-        (Verdict::NotAllowed, Action::Continue)
+        (Verdict::NotAllowed, NextStep::Continue)
     );
     assert_eq!(
         respond(
@@ -593,7 +593,7 @@ fn a_request_without_origin_gets_no_cors_headers_but_vary() {
     let (verdict, action) = decide(&policy, "GET", &[]);
     assert_eq!(
         (verdict.clone(), action),
-        (Verdict::NoOrigin, Action::Continue)
+        (Verdict::NoOrigin, NextStep::Continue)
     );
     assert_eq!(
         respond(&policy, &verdict, &[(":status", "200")]),

@@ -10,7 +10,7 @@ use siphasher::sip::SipHasher13;
 use super::key::{KeyPart, KeySpec};
 use super::raw::{RawLimit, RawLimits};
 use super::{Limit, RateLimits};
-use crate::syntax::{ConfigError, parse_duration};
+use crate::syntax::{ConfigError, check_header_name, parse_duration};
 
 pub const DEFAULT_MESSAGE: &str = "Too many requests, please try again later.";
 /// About 100k keys tracked at once per limit (8 slots per bucket).
@@ -59,10 +59,10 @@ fn key_spec(raw: &RawLimit) -> Result<KeySpec, ConfigError> {
             "path" => KeyPart::Path,
             "route" => KeyPart::Route,
             other => match other.strip_prefix("header:") {
-                Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+                Some(name) => {
+                    check_header_name(name).map_err(at)?;
                     KeyPart::Header(name.to_ascii_lowercase())
                 }
-                Some(name) => return Err(at(format!("`{name}` is not a header name"))),
                 None => {
                     return Err(at(format!(
                         "`{other}`: expected client_ip, header:<name>, path or route"
@@ -109,19 +109,7 @@ fn compile_one(raw: &RawLimit, name: String) -> Result<Limit, ConfigError> {
     let window =
         parse_duration(window_text).map_err(|reason| ConfigError::new("window", reason))?;
     let burst = raw.burst.unwrap_or(limit);
-    let burst_nz =
-        NonZeroU32::new(burst).ok_or_else(|| ConfigError::new("burst", "must be at least 1"))?;
-    // GCRA emits one request per window/limit.
-    let interval_ns = window.as_nanos() / u128::from(limit);
-    let interval = Duration::from_nanos(u64::try_from(interval_ns).unwrap_or(u64::MAX));
-    let quota = Quota::with_period(interval)
-        .ok_or_else(|| {
-            ConfigError::new(
-                "limit",
-                format!("{limit} per {window_text} is more than one per nanosecond"),
-            )
-        })?
-        .allow_burst(burst_nz);
+    let quota = quota(limit, window, window_text, burst)?;
     let key = key_spec(raw)?;
     let has_header = key.parts.iter().any(|p| matches!(p, KeyPart::Header(_)));
     if raw.missing_key.is_some() && !has_header {
@@ -130,37 +118,9 @@ fn compile_one(raw: &RawLimit, name: String) -> Result<Limit, ConfigError> {
             "only applies to header: keys",
         ));
     }
-    let message = raw
-        .message
-        .clone()
-        .unwrap_or_else(|| DEFAULT_MESSAGE.to_string());
-    if message.chars().count() > 300 || message.chars().any(char::is_control) {
-        return Err(ConfigError::new(
-            "message",
-            "at most 300 characters, no control characters",
-        ));
-    }
-    let slots = match raw.slots {
-        None => DEFAULT_SLOTS,
-        Some(s) if (8..=MAX_SLOTS).contains(&s) => s.div_ceil(8) * 8,
-        Some(s) => {
-            return Err(ConfigError::new(
-                "slots",
-                format!("{s}: from 8 to {MAX_SLOTS}"),
-            ));
-        }
-    };
-    // The table's identity: a limit whose counting changes gets a fresh table.
-    let mut hasher = SipHasher13::new();
-    hasher.write(
-        format!(
-            "{name}|{limit}|{}|{burst}|{:?}|{slots}",
-            window.as_nanos(),
-            key
-        )
-        .as_bytes(),
-    );
-    let table = format!("hardening.rl.{:016x}.", hasher.finish());
+    let message = message(raw)?;
+    let slots = slots(raw)?;
+    let table = table(&name, limit, window, burst, &key, slots);
     let window_secs = window.as_secs() + u64::from(window.subsec_nanos() > 0);
     Ok(Limit {
         policy_item: format!("\"{name}\";q={limit};w={window_secs}"),
@@ -178,6 +138,76 @@ fn compile_one(raw: &RawLimit, name: String) -> Result<Limit, ConfigError> {
         table,
         legacy_headers: raw.legacy_headers.unwrap_or(false),
     })
+}
+
+/// governor's quota: `limit` requests per `window` (GCRA emits one per window/limit), `burst`
+/// at once.
+fn quota(
+    limit: u32,
+    window: Duration,
+    window_text: &str,
+    burst: u32,
+) -> Result<Quota, ConfigError> {
+    let burst =
+        NonZeroU32::new(burst).ok_or_else(|| ConfigError::new("burst", "must be at least 1"))?;
+    let interval_ns = window.as_nanos() / u128::from(limit);
+    let interval = Duration::from_nanos(u64::try_from(interval_ns).unwrap_or(u64::MAX));
+    let quota = Quota::with_period(interval).ok_or_else(|| {
+        ConfigError::new(
+            "limit",
+            format!("{limit} per {window_text} is more than one per nanosecond"),
+        )
+    })?;
+    Ok(quota.allow_burst(burst))
+}
+
+/// The 429's detail.
+fn message(raw: &RawLimit) -> Result<String, ConfigError> {
+    let message = raw
+        .message
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MESSAGE.to_string());
+    if message.chars().count() > 300 || message.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            "message",
+            "at most 300 characters, no control characters",
+        ));
+    }
+    Ok(message)
+}
+
+/// The state table's size in slots, a whole number of buckets.
+fn slots(raw: &RawLimit) -> Result<u32, ConfigError> {
+    match raw.slots {
+        None => Ok(DEFAULT_SLOTS),
+        Some(s) if (8..=MAX_SLOTS).contains(&s) => Ok(s.div_ceil(8) * 8),
+        Some(s) => Err(ConfigError::new(
+            "slots",
+            format!("{s}: from 8 to {MAX_SLOTS}"),
+        )),
+    }
+}
+
+/// The table's shared-data key prefix, from everything that counts: a limit whose counting
+/// changes gets a fresh table.
+fn table(
+    name: &str,
+    limit: u32,
+    window: Duration,
+    burst: u32,
+    key: &KeySpec,
+    slots: u32,
+) -> String {
+    let mut hasher = SipHasher13::new();
+    hasher.write(
+        format!(
+            "{name}|{limit}|{}|{burst}|{:?}|{slots}",
+            window.as_nanos(),
+            key
+        )
+        .as_bytes(),
+    );
+    format!("hardening.rl.{:016x}.", hasher.finish())
 }
 
 pub fn compile(raw: &RawLimits) -> Result<RateLimits, ConfigError> {

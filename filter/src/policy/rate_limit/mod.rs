@@ -4,11 +4,13 @@
 
 mod compile;
 mod gcra;
+mod headers;
 mod key;
 pub mod raw;
 mod table;
 
 use std::hash::Hasher;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use crate::environment::SharedData;
 use crate::problem::Problem;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
+use key::MissingHeader;
 
 /// One compiled limit.
 #[derive(Debug)]
@@ -184,107 +187,160 @@ impl RateLimits {
 
     /// Checks the limits in order; the first refusal (in enforce mode) stops the rest.
     pub fn check(&self, request: &RequestHead<'_, '_>, inputs: &Inputs<'_>) -> Outcome {
-        let mut outcome = Outcome::default();
-        let mut policy = Vec::new();
-        let mut state = Vec::new();
-        let mut legacy: Option<(u32, u32, u64)> = None;
+        let mut progress = Progress::default();
         let mut key = Vec::with_capacity(64);
+        let mut refusal = None;
         for limit in &self.limits {
-            key.clear();
-            if let Err(missing) = limit
-                .key
-                .derive(request, inputs.client, inputs.route, &mut key)
-            {
-                if limit.missing_key == MissingKey::Reject {
-                    let problem = Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "rate_limit_key_missing",
-                        format!("This endpoint requires the {} header.", missing.0),
-                    );
-                    outcome.refusal = Some(LocalResponse::problem(&problem, request.request_id()));
-                    break;
-                }
-                key.clear();
-                key.extend_from_slice(b"\0missing");
+            if let ControlFlow::Break(answer) = progress.check(limit, request, inputs, &mut key) {
+                refusal = Some(answer);
+                break;
             }
-            let (bucket, fingerprint) = inputs.hasher.locate(limit, &key);
-            let result = check(
-                limit.quota,
-                inputs.shared,
-                &limit.bucket_key(bucket),
-                fingerprint,
-                inputs.now,
-            );
-            if result.conflicts > 0 {
-                outcome
-                    .events
-                    .push((Arc::clone(limit), Event::StoreConflicts(result.conflicts)));
-            }
-            if result.store_failed {
-                outcome.events.push((Arc::clone(limit), Event::StoreError));
-                if limit.on_error == OnError::Deny && limit.mode == Mode::Enforce {
-                    let problem = Problem::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "rate_limit_unavailable",
-                        "The rate limiter is unavailable; try again shortly.",
-                    );
-                    let mut refusal = LocalResponse::problem(&problem, request.request_id());
-                    refusal.headers.push(("retry-after".into(), "1".into()));
-                    outcome.refusal = Some(refusal);
-                    break;
-                }
-                continue; // allowed, without headers for a state we do not know
-            }
-            policy.push(limit.policy_item.as_str());
-            let t = if result.allowed {
-                result.reset_after
-            } else {
-                result.retry_after
-            };
-            state.push(format!(
-                "\"{}\";r={};t={}",
-                limit.name,
-                result.remaining,
-                ceil_secs(t)
-            ));
-            if limit.legacy_headers
-                && legacy.is_none_or(|(_, remaining, _)| result.remaining < remaining)
-            {
-                legacy = Some((limit.limit, result.remaining, ceil_secs(result.reset_after)));
-            }
-            if result.allowed {
-                outcome.events.push((Arc::clone(limit), Event::Allowed));
-                continue;
-            }
-            if limit.mode == Mode::DryRun {
-                outcome
-                    .events
-                    .push((Arc::clone(limit), Event::DryRunLimited));
-                continue;
-            }
-            outcome.events.push((Arc::clone(limit), Event::Limited));
-            let retry_after = ceil_secs(result.retry_after).max(1).to_string();
-            let problem = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                limit.message.clone(),
-            )
-            .with_extension("violated_policies", &[&limit.name]);
-            let mut refusal = LocalResponse::problem(&problem, request.request_id());
-            refusal.headers.push(("retry-after".into(), retry_after));
-            outcome.refusal = Some(refusal);
-            break;
         }
-        if !policy.is_empty() {
-            let headers = outcome.headers.get_or_insert_with(RateHeaders::default);
-            headers.policy = policy.join(", ");
-            headers.state = state.join(", ");
-            headers.legacy = legacy.map(|(limit, remaining, reset)| {
-                (limit.to_string(), remaining.to_string(), reset.to_string())
-            });
-        }
-        outcome
+        progress.into_outcome(refusal)
     }
+}
+
+/// What the limits checked so far decided: the events to count, and the header fields of each
+/// limit whose state is known.
+#[derive(Default)]
+struct Progress<'l> {
+    events: Vec<(Arc<Limit>, Event)>,
+    /// `RateLimit-Policy` members.
+    policy: Vec<&'l str>,
+    /// `RateLimit` members.
+    state: Vec<String>,
+    /// The legacy fields of the limit with the fewest requests remaining: (limit, remaining,
+    /// seconds to reset).
+    legacy: Option<(u32, u32, u64)>,
+}
+
+impl<'l> Progress<'l> {
+    /// One limit's decision; `Break` with the refusal that stops the rest. `key`: a buffer
+    /// for the request's key, reused from limit to limit.
+    fn check(
+        &mut self,
+        limit: &'l Arc<Limit>,
+        request: &RequestHead<'_, '_>,
+        inputs: &Inputs<'_>,
+        key: &mut Vec<u8>,
+    ) -> ControlFlow<LocalResponse> {
+        key.clear();
+        if let Err(missing) = limit.key.derive(request, inputs.client, inputs.route, key) {
+            if limit.missing_key == MissingKey::Reject {
+                return ControlFlow::Break(missing_key_refusal(&missing, request));
+            }
+            key.clear();
+            key.extend_from_slice(b"\0missing");
+        }
+        let (bucket, fingerprint) = inputs.hasher.locate(limit, key);
+        let result = check(
+            limit.quota,
+            inputs.shared,
+            &limit.bucket_key(bucket),
+            fingerprint,
+            inputs.now,
+        );
+        if result.conflicts > 0 {
+            self.event(limit, Event::StoreConflicts(result.conflicts));
+        }
+        if result.store_failed {
+            self.event(limit, Event::StoreError);
+            if limit.on_error == OnError::Deny && limit.mode == Mode::Enforce {
+                return ControlFlow::Break(unavailable_refusal(request));
+            }
+            return ControlFlow::Continue(()); // allowed, without headers for a state we do not know
+        }
+        self.add_fields(limit, &result);
+        if result.allowed {
+            self.event(limit, Event::Allowed);
+            return ControlFlow::Continue(());
+        }
+        if limit.mode == Mode::DryRun {
+            self.event(limit, Event::DryRunLimited);
+            return ControlFlow::Continue(());
+        }
+        self.event(limit, Event::Limited);
+        ControlFlow::Break(limited_refusal(limit, &result, request))
+    }
+
+    fn event(&mut self, limit: &Arc<Limit>, event: Event) {
+        self.events.push((Arc::clone(limit), event));
+    }
+
+    /// The limit's members of `RateLimit-Policy` and `RateLimit`, and its legacy fields if it
+    /// asks for them and has the fewest requests remaining so far.
+    fn add_fields(&mut self, limit: &'l Limit, result: &Check) {
+        self.policy.push(limit.policy_item.as_str());
+        let t = if result.allowed {
+            result.reset_after
+        } else {
+            result.retry_after
+        };
+        self.state.push(format!(
+            "\"{}\";r={};t={}",
+            limit.name,
+            result.remaining,
+            ceil_secs(t)
+        ));
+        if limit.legacy_headers
+            && self
+                .legacy
+                .is_none_or(|(_, remaining, _)| result.remaining < remaining)
+        {
+            self.legacy = Some((limit.limit, result.remaining, ceil_secs(result.reset_after)));
+        }
+    }
+
+    fn into_outcome(self, refusal: Option<LocalResponse>) -> Outcome {
+        let headers = (!self.policy.is_empty()).then(|| RateHeaders {
+            policy: self.policy.join(", "),
+            state: self.state.join(", "),
+            legacy: self.legacy.map(|(limit, remaining, reset)| {
+                (limit.to_string(), remaining.to_string(), reset.to_string())
+            }),
+        });
+        Outcome {
+            refusal,
+            headers,
+            events: self.events,
+        }
+    }
+}
+
+/// 400: a `header:` key's header is missing and the limit says `missing_key: reject`.
+fn missing_key_refusal(missing: &MissingHeader, request: &RequestHead<'_, '_>) -> LocalResponse {
+    let problem = Problem::new(
+        StatusCode::BAD_REQUEST,
+        "rate_limit_key_missing",
+        format!("This endpoint requires the {} header.", missing.0),
+    );
+    LocalResponse::problem(&problem, request.request_id())
+}
+
+/// 503: shared data failed and the limit says `on_error: deny`.
+fn unavailable_refusal(request: &RequestHead<'_, '_>) -> LocalResponse {
+    let problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "rate_limit_unavailable",
+        "The rate limiter is unavailable; try again shortly.",
+    );
+    let mut refusal = LocalResponse::problem(&problem, request.request_id());
+    refusal.headers.push(("retry-after".into(), "1".into()));
+    refusal
+}
+
+/// 429 with `Retry-After`, naming the limit.
+fn limited_refusal(limit: &Limit, result: &Check, request: &RequestHead<'_, '_>) -> LocalResponse {
+    let retry_after = ceil_secs(result.retry_after).max(1).to_string();
+    let problem = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        limit.message.clone(),
+    )
+    .with_extension("violated_policies", &[&limit.name]);
+    let mut refusal = LocalResponse::problem(&problem, request.request_id());
+    refusal.headers.push(("retry-after".into(), retry_after));
+    refusal
 }
 
 #[cfg(test)]

@@ -152,13 +152,43 @@ fn sources_of(directive: &str, written: &[String]) -> Result<Vec<String>, Config
     Ok(written.to_vec())
 }
 
+/// A directive's name and sources, in the header's order.
+type Directives = Vec<(String, Vec<String>)>;
+
 /// The header name (report-only or not) and its value. A policy that resolves to nothing is a
 /// config error, not a missing header.
 pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, String), ConfigError> {
-    let use_defaults = raw.use_defaults.unwrap_or(true);
     let disable_default_src = raw.dangerously_disable_default_src.unwrap_or(false);
-    // helmet: `new Map(useDefaults ? Object.entries(getDefaultDirectives()) : [])`.
-    let mut directives: Vec<(String, Vec<String>)> = match (use_defaults, preset.csp) {
+    let mut directives = starting_directives(raw, preset, disable_default_src);
+    apply_configured(&mut directives, raw, disable_default_src)?;
+    check_complete(&directives, disable_default_src)?;
+    let value = directives
+        .iter()
+        .map(|(name, sources)| {
+            if sources.is_empty() {
+                name.clone()
+            } else {
+                format!("{name} {}", sources.join(" "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(preset.csp_separator);
+    let header = if raw.report_only.unwrap_or(false) {
+        "content-security-policy-report-only"
+    } else {
+        "content-security-policy"
+    };
+    Ok((header, value))
+}
+
+/// helmet: `new Map(useDefaults ? Object.entries(getDefaultDirectives()) : [])`, without
+/// default-src when it is disabled.
+fn starting_directives(
+    raw: &RawCsp,
+    preset: &PresetValues,
+    disable_default_src: bool,
+) -> Directives {
+    let mut directives: Directives = match (raw.use_defaults.unwrap_or(true), preset.csp) {
         (true, Some(defaults)) => defaults
             .iter()
             .map(|(name, sources)| {
@@ -173,6 +203,16 @@ pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, Str
     if disable_default_src {
         directives.retain(|(n, _)| n != "default-src");
     }
+    directives
+}
+
+/// The configured directives in the order written: `Map.set` for one with sources, `Map.delete`
+/// for `null`.
+fn apply_configured(
+    directives: &mut Directives,
+    raw: &RawCsp,
+    disable_default_src: bool,
+) -> Result<(), ConfigError> {
     let mut seen: Vec<String> = Vec::new();
     for (written, value) in raw
         .directives
@@ -213,6 +253,11 @@ pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, Str
             }
         }
     }
+    Ok(())
+}
+
+/// A policy needs directives, and a default-src unless it is disabled.
+fn check_complete(directives: &Directives, disable_default_src: bool) -> Result<(), ConfigError> {
     if directives.is_empty() {
         return Err(ConfigError::new(
             "directives",
@@ -225,21 +270,5 @@ pub fn compile(raw: &RawCsp, preset: &PresetValues) -> Result<(&'static str, Str
             "the policy needs a default-src (set `dangerously_disable_default_src: true` if you really mean to leave it out)",
         ));
     }
-    let value = directives
-        .iter()
-        .map(|(name, sources)| {
-            if sources.is_empty() {
-                name.clone()
-            } else {
-                format!("{name} {}", sources.join(" "))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(preset.csp_separator);
-    let header = if raw.report_only.unwrap_or(false) {
-        "content-security-policy-report-only"
-    } else {
-        "content-security-policy"
-    };
-    Ok((header, value))
+    Ok(())
 }

@@ -21,24 +21,43 @@ pub struct PresetValues {
     pub csp: Option<&'static [(&'static str, &'static [&'static str])]>,
     /// helmet joins directives with `;`, OWASP writes `; `.
     pub csp_separator: &'static str,
-    pub coep: (bool, &'static str),
-    pub coop: (bool, &'static str),
-    pub corp: (bool, &'static str),
+    pub coep: PresetHeader<&'static str>,
+    pub coop: PresetHeader<&'static str>,
+    pub corp: PresetHeader<&'static str>,
     pub origin_agent_cluster: bool,
-    pub referrer_policy: (bool, &'static [&'static str]),
-    /// (on, max_age, include_subdomains, preload)
-    pub hsts: (bool, u64, bool, bool),
+    /// The policy tokens.
+    pub referrer_policy: PresetHeader<&'static [&'static str]>,
+    pub hsts: PresetHsts,
     pub x_content_type_options: bool,
-    /// (on, allow)
-    pub x_dns_prefetch_control: (bool, bool),
+    /// Whether prefetching is allowed (`on`) or not (`off`).
+    pub x_dns_prefetch_control: PresetHeader<bool>,
     pub x_download_options: bool,
-    pub x_frame_options: (bool, &'static str),
-    pub x_permitted_cross_domain_policies: (bool, &'static str),
+    /// The action.
+    pub x_frame_options: PresetHeader<&'static str>,
+    pub x_permitted_cross_domain_policies: PresetHeader<&'static str>,
     pub x_xss_protection: bool,
     pub permissions_policy: Option<&'static [(&'static str, &'static [&'static str])]>,
     pub cache_control: Option<&'static str>,
     pub remove: &'static [&'static str],
     pub remove_leaky: bool,
+}
+
+/// A header with one option: whether the preset sends it, and the option's value when the
+/// config gives none.
+#[derive(Debug, Clone, Copy)]
+pub struct PresetHeader<T> {
+    pub on: bool,
+    pub default: T,
+}
+
+/// Strict-Transport-Security: whether the preset sends it, and its options' values when the
+/// config gives none.
+#[derive(Debug, Clone, Copy)]
+pub struct PresetHsts {
+    pub on: bool,
+    pub max_age: u64,
+    pub include_subdomains: bool,
+    pub preload: bool,
 }
 
 /// helmet 8.3.0's default CSP directives, in its order.
@@ -194,49 +213,107 @@ pub const OWASP_REMOVE: &[&str] = &[
     "x-ruxit-js-agent",
 ];
 
+/// helmet 8.3.0's defaults.
+const HELMET: PresetValues = PresetValues {
+    csp: Some(HELMET_CSP),
+    csp_separator: ";",
+    coep: PresetHeader {
+        on: false,
+        default: "require-corp",
+    },
+    coop: PresetHeader {
+        on: true,
+        default: "same-origin",
+    },
+    corp: PresetHeader {
+        on: true,
+        default: "same-origin",
+    },
+    origin_agent_cluster: true,
+    referrer_policy: PresetHeader {
+        on: true,
+        default: &["no-referrer"],
+    },
+    hsts: PresetHsts {
+        on: true,
+        max_age: 31_536_000,
+        include_subdomains: true,
+        preload: false,
+    },
+    x_content_type_options: true,
+    x_dns_prefetch_control: PresetHeader {
+        on: true,
+        default: false,
+    },
+    x_download_options: true,
+    x_frame_options: PresetHeader {
+        on: true,
+        default: "SAMEORIGIN",
+    },
+    x_permitted_cross_domain_policies: PresetHeader {
+        on: true,
+        default: "none",
+    },
+    x_xss_protection: true,
+    permissions_policy: None,
+    cache_control: None,
+    remove: &["x-powered-by"],
+    remove_leaky: false,
+};
+
+/// The OWASP Secure Headers Project's values.
+const OWASP: PresetValues = PresetValues {
+    csp: Some(OWASP_CSP),
+    csp_separator: "; ",
+    coep: PresetHeader {
+        on: true,
+        default: "require-corp",
+    },
+    coop: PresetHeader {
+        on: true,
+        default: "same-origin",
+    },
+    corp: PresetHeader {
+        on: true,
+        default: "same-origin",
+    },
+    origin_agent_cluster: false,
+    referrer_policy: PresetHeader {
+        on: true,
+        default: &["no-referrer"],
+    },
+    hsts: PresetHsts {
+        on: true,
+        max_age: 63_072_000,
+        include_subdomains: true,
+        preload: false,
+    },
+    x_content_type_options: true,
+    x_dns_prefetch_control: PresetHeader {
+        on: true,
+        default: false,
+    },
+    x_download_options: false,
+    x_frame_options: PresetHeader {
+        on: true,
+        default: "deny",
+    },
+    x_permitted_cross_domain_policies: PresetHeader {
+        on: true,
+        default: "none",
+    },
+    x_xss_protection: false,
+    permissions_policy: Some(OWASP_PERMISSIONS),
+    cache_control: Some("no-store, max-age=0"),
+    remove: &["x-powered-by"],
+    remove_leaky: true,
+};
+
 impl Preset {
     pub fn values(self) -> PresetValues {
         match self {
-            Self::Helmet => PresetValues {
-                csp: Some(HELMET_CSP),
-                csp_separator: ";",
-                coep: (false, "require-corp"),
-                coop: (true, "same-origin"),
-                corp: (true, "same-origin"),
-                origin_agent_cluster: true,
-                referrer_policy: (true, &["no-referrer"]),
-                hsts: (true, 31_536_000, true, false),
-                x_content_type_options: true,
-                x_dns_prefetch_control: (true, false),
-                x_download_options: true,
-                x_frame_options: (true, "SAMEORIGIN"),
-                x_permitted_cross_domain_policies: (true, "none"),
-                x_xss_protection: true,
-                permissions_policy: None,
-                cache_control: None,
-                remove: &["x-powered-by"],
-                remove_leaky: false,
-            },
-            Self::Owasp => PresetValues {
-                csp: Some(OWASP_CSP),
-                csp_separator: "; ",
-                coep: (true, "require-corp"),
-                coop: (true, "same-origin"),
-                corp: (true, "same-origin"),
-                origin_agent_cluster: false,
-                referrer_policy: (true, &["no-referrer"]),
-                hsts: (true, 63_072_000, true, false),
-                x_content_type_options: true,
-                x_dns_prefetch_control: (true, false),
-                x_download_options: false,
-                x_frame_options: (true, "deny"),
-                x_permitted_cross_domain_policies: (true, "none"),
-                x_xss_protection: false,
-                permissions_policy: Some(OWASP_PERMISSIONS),
-                cache_control: Some("no-store, max-age=0"),
-                remove: &["x-powered-by"],
-                remove_leaky: true,
-            },
+            Self::Helmet => HELMET,
+            Self::Owasp => OWASP,
         }
     }
 }

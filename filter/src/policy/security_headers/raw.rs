@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::presets::Preset;
-use crate::syntax::{OneOrMany, OrderedMap, Section};
+use crate::syntax::{OneOrMany, OrderedMap, Section, impl_over};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,37 +35,27 @@ pub struct RawSecurityHeaders {
     pub existing: Option<Existing>,
 }
 
-impl RawSecurityHeaders {
-    /// A route's section over the defaults section: every field the route sets wins.
-    pub fn over(&self, base: &Self) -> Self {
-        macro_rules! pick {
-            ($($field:ident),*) => {
-                Self { $($field: self.$field.clone().or_else(|| base.$field.clone())),* }
-            };
-        }
-        pick!(
-            preset,
-            content_security_policy,
-            cross_origin_embedder_policy,
-            cross_origin_opener_policy,
-            cross_origin_resource_policy,
-            origin_agent_cluster,
-            referrer_policy,
-            strict_transport_security,
-            x_content_type_options,
-            x_dns_prefetch_control,
-            x_download_options,
-            x_frame_options,
-            x_permitted_cross_domain_policies,
-            x_xss_protection,
-            permissions_policy,
-            cache_control,
-            remove,
-            remove_owasp_leaky_headers,
-            existing
-        )
-    }
-}
+impl_over!(RawSecurityHeaders {
+    preset,
+    content_security_policy,
+    cross_origin_embedder_policy,
+    cross_origin_opener_policy,
+    cross_origin_resource_policy,
+    origin_agent_cluster,
+    referrer_policy,
+    strict_transport_security,
+    x_content_type_options,
+    x_dns_prefetch_control,
+    x_download_options,
+    x_frame_options,
+    x_permitted_cross_domain_policies,
+    x_xss_protection,
+    permissions_policy,
+    cache_control,
+    remove,
+    remove_owasp_leaky_headers,
+    existing,
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

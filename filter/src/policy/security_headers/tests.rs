@@ -3,6 +3,8 @@ use crate::config::Config;
 use crate::request::{Headers, RequestHead};
 
 /// helmet 8.3.0's `helmet()` headers, in its order, as its middleware sets them.
+/// The end-to-end tests and the benchmark share another copy (`xtask/src/bench/helmet.rs`):
+/// the filter depends on neither crate, and these tests also build for wasm32-wasip1.
 const HELMET_DEFAULTS: &[(&str, &str)] = &[
     (
         "content-security-policy",

@@ -8,7 +8,7 @@ use super::params::Kind;
 use super::raw::RawValidate;
 use super::schema::Schema;
 use super::{ParamsSchema, Validation};
-use crate::syntax::ConfigError;
+use crate::syntax::{ConfigError, OrderedMap};
 
 /// Applies to every validated route unless it says otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -29,21 +29,8 @@ fn params_schema(field: &str, schema: &Value) -> Result<ParamsSchema, ConfigErro
 
 /// `params`: the route template's parameter names (`None` for the defaults section).
 pub fn compile(raw: &RawValidate, params: Option<&[&str]>) -> Result<Validation, ConfigError> {
-    let in_defaults = params.is_none();
-    if in_defaults {
-        for (field, given) in [
-            ("body", raw.body.is_some()),
-            ("query", raw.query.is_some()),
-            ("headers", raw.headers.is_some()),
-            ("path_params", raw.path_params.is_some()),
-        ] {
-            if given {
-                return Err(ConfigError::new(
-                    field,
-                    "only on a route (defaults hold size and content-type limits)",
-                ));
-            }
-        }
+    if params.is_none() {
+        refuse_route_fields(raw)?;
     }
     let body = match &raw.body {
         None => None,
@@ -51,24 +38,7 @@ pub fn compile(raw: &RawValidate, params: Option<&[&str]>) -> Result<Validation,
             Some(Schema::compile(schema).map_err(|reason| ConfigError::new("body", reason))?)
         }
     };
-    let content_types = match &raw.content_types {
-        None => None,
-        Some(list) if list.is_empty() => {
-            return Err(ConfigError::new(
-                "content_types",
-                "an empty list refuses every body; leave it out to allow any",
-            ));
-        }
-        Some(list) => Some(
-            list.iter()
-                .enumerate()
-                .map(|(i, text)| {
-                    MediaRange::parse(text)
-                        .map_err(|reason| ConfigError::new(format!("content_types[{i}]"), reason))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
+    let content_types = content_types(raw)?;
     let max_body_bytes = match raw.max_body_bytes {
         Some(0) => {
             return Err(ConfigError::new(
@@ -84,53 +54,10 @@ pub fn compile(raw: &RawValidate, params: Option<&[&str]>) -> Result<Validation,
         .as_ref()
         .map(|s| params_schema("query", s))
         .transpose()?;
-    let headers = match &raw.headers {
-        None => None,
-        Some(schema) => {
-            let names = schema
-                .get("properties")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(k, _)| k.as_str());
-            let required = schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str);
-            if let Some(name) = names
-                .chain(required)
-                .find(|n| n.bytes().any(|b| b.is_ascii_uppercase()))
-            {
-                return Err(ConfigError::new(
-                    "headers",
-                    format!("`{name}`: header names are matched lowercase; write them lowercase"),
-                ));
-            }
-            Some(params_schema("headers", schema)?)
-        }
-    };
+    let headers = raw.headers.as_ref().map(headers_schema).transpose()?;
     let path_params = match (&raw.path_params, params) {
-        (None, _) => None,
-        (Some(_), None) => None,
-        (Some(map), Some(names)) => {
-            let mut properties = serde_json::Map::new();
-            for (name, schema) in &map.0 {
-                if !names.contains(&name.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("path_params.{name}"),
-                        format!(
-                            "the route's path has no `{{{name}}}` segment (it has: {})",
-                            names.join(", ")
-                        ),
-                    ));
-                }
-                properties.insert(name.clone(), schema.clone());
-            }
-            let schema = json!({"type": "object", "properties": properties, "required": names});
-            Some(params_schema("path_params", &schema)?)
-        }
+        (Some(map), Some(names)) => Some(path_params_schema(map, names)?),
+        (None, _) | (Some(_), None) => None,
     };
     Ok(Validation {
         body,
@@ -140,4 +67,91 @@ pub fn compile(raw: &RawValidate, params: Option<&[&str]>) -> Result<Validation,
         headers,
         path_params,
     })
+}
+
+/// The defaults section holds size and content-type limits; schemas describe a route.
+fn refuse_route_fields(raw: &RawValidate) -> Result<(), ConfigError> {
+    for (field, given) in [
+        ("body", raw.body.is_some()),
+        ("query", raw.query.is_some()),
+        ("headers", raw.headers.is_some()),
+        ("path_params", raw.path_params.is_some()),
+    ] {
+        if given {
+            return Err(ConfigError::new(
+                field,
+                "only on a route (defaults hold size and content-type limits)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn content_types(raw: &RawValidate) -> Result<Option<Vec<MediaRange>>, ConfigError> {
+    let Some(list) = &raw.content_types else {
+        return Ok(None);
+    };
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            "content_types",
+            "an empty list refuses every body; leave it out to allow any",
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            MediaRange::parse(text)
+                .map_err(|reason| ConfigError::new(format!("content_types[{i}]"), reason))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The headers' schema; its names must be lowercase, as requests' header names are matched.
+fn headers_schema(schema: &Value) -> Result<ParamsSchema, ConfigError> {
+    let names = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.as_str());
+    let required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    if let Some(name) = names
+        .chain(required)
+        .find(|n| n.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return Err(ConfigError::new(
+            "headers",
+            format!("`{name}`: header names are matched lowercase; write them lowercase"),
+        ));
+    }
+    params_schema("headers", schema)
+}
+
+/// One object schema of the route template's parameters (`names`), all required, each with
+/// the schema given for it.
+fn path_params_schema(
+    map: &OrderedMap<Value>,
+    names: &[&str],
+) -> Result<ParamsSchema, ConfigError> {
+    let mut properties = serde_json::Map::new();
+    for (name, schema) in &map.0 {
+        if !names.contains(&name.as_str()) {
+            return Err(ConfigError::new(
+                format!("path_params.{name}"),
+                format!(
+                    "the route's path has no `{{{name}}}` segment (it has: {})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        properties.insert(name.clone(), schema.clone());
+    }
+    let schema = json!({"type": "object", "properties": properties, "required": names});
+    params_schema("path_params", &schema)
 }

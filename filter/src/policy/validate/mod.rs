@@ -197,6 +197,37 @@ impl Validation {
         let tunnel = is_tunnel(request);
         let has_body = !end_of_stream && !tunnel;
         let forbid_body = has_body && is_bodiless(request.method);
+        let declared_length = self.check_declared_length(request, forbid_body, id)?;
+        if has_body && !forbid_body {
+            self.check_content_type(request, id)?;
+        } else if self.body.is_some() && expects_body(request.method) && !tunnel {
+            return Err(self.body_required(id));
+        }
+        self.check_params(request, path_params, id)?;
+        Ok(match (has_body, &self.body) {
+            _ if forbid_body => BodyPlan::Forbid,
+            (false, _) => BodyPlan::None,
+            (true, Some(_)) => BodyPlan::Buffer {
+                limit: self.max_body_bytes,
+                required: expects_body(request.method),
+            },
+            (true, None) if declared_length.is_some() => BodyPlan::Count {
+                limit: self.max_body_bytes,
+            },
+            (true, None) => BodyPlan::Hold {
+                limit: self.max_body_bytes,
+            },
+        })
+    }
+
+    /// The body length `Content-Length` declares, refused when over the limit or when the
+    /// method takes no body (`forbid_body`) and one is declared.
+    fn check_declared_length(
+        &self,
+        request: &RequestHead<'_, '_>,
+        forbid_body: bool,
+        id: Option<&str>,
+    ) -> Result<Option<u64>, Refusal> {
         let declared_body = request
             .header("content-length")
             .is_some_and(|v| v.trim() != "0");
@@ -209,11 +240,17 @@ impl Validation {
         if declared_length.is_some_and(|length| length > self.max_body_bytes) {
             return Err(self.too_large(id));
         }
-        if has_body && !forbid_body {
-            self.check_content_type(request, id)?;
-        } else if self.body.is_some() && expects_body(request.method) && !tunnel {
-            return Err(self.body_required(id));
-        }
+        Ok(declared_length)
+    }
+
+    /// The query, headers and path parameters against their schemas; every violation is
+    /// reported (up to `MAX_ERRORS`).
+    fn check_params(
+        &self,
+        request: &RequestHead<'_, '_>,
+        path_params: Option<&[(&str, &str)]>,
+        id: Option<&str>,
+    ) -> Result<(), Refusal> {
         let mut violations = Vec::new();
         if let Some(query) = &self.query {
             let text = request
@@ -245,29 +282,16 @@ impl Validation {
                 .map(|(k, v)| (k.to_string(), percent_decode(v)));
             collect(spec, pairs, "/path", &mut violations);
         }
-        if !violations.is_empty() {
-            violations.truncate(MAX_ERRORS);
-            return Err(refuse(
-                Reason::InvalidRequest,
-                "The request's parameters are not valid.",
-                &violations,
-                id,
-            ));
+        if violations.is_empty() {
+            return Ok(());
         }
-        Ok(match (has_body, &self.body) {
-            _ if forbid_body => BodyPlan::Forbid,
-            (false, _) => BodyPlan::None,
-            (true, Some(_)) => BodyPlan::Buffer {
-                limit: self.max_body_bytes,
-                required: expects_body(request.method),
-            },
-            (true, None) if declared_length.is_some() => BodyPlan::Count {
-                limit: self.max_body_bytes,
-            },
-            (true, None) => BodyPlan::Hold {
-                limit: self.max_body_bytes,
-            },
-        })
+        violations.truncate(MAX_ERRORS);
+        Err(refuse(
+            Reason::InvalidRequest,
+            "The request's parameters are not valid.",
+            &violations,
+            id,
+        ))
     }
 
     fn check_content_type(
@@ -386,10 +410,12 @@ fn collect(
     }
 }
 
+/// A path segment as the backend's router sees it: `%XX` decoded (invalid UTF-8 replaced), `+`
+/// and every other byte as they are.
 fn percent_decode(segment: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map_or_else(|| segment.to_string(), |(_, v)| v.into_owned())
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The decision for requests no route matches, when the API is strict: 404, or 405 with

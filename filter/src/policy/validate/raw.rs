@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::syntax::OrderedMap;
+use crate::syntax::{OrderedMap, impl_over};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,25 +26,15 @@ pub struct RawValidate {
     pub unknown_routes: Option<UnknownRoutes>,
 }
 
-impl RawValidate {
-    /// A route's section over the defaults': every field the route sets wins.
-    pub fn over(&self, base: &Self) -> Self {
-        macro_rules! pick {
-            ($($field:ident),*) => {
-                Self { $($field: self.$field.clone().or_else(|| base.$field.clone())),* }
-            };
-        }
-        pick!(
-            body,
-            content_types,
-            max_body_bytes,
-            query,
-            headers,
-            path_params,
-            unknown_routes
-        )
-    }
-}
+impl_over!(RawValidate {
+    body,
+    content_types,
+    max_body_bytes,
+    query,
+    headers,
+    path_params,
+    unknown_routes,
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -592,3 +592,15 @@ fn an_upgrade_is_not_a_body() {
         Ok(BodyPlan::Forbid)
     );
 }
+
+#[test]
+fn path_params_are_percent_decoded_as_a_router_decodes_a_segment() {
+    assert_eq!(percent_decode("7"), "7");
+    assert_eq!(percent_decode("%41b%2Fc"), "Ab/c");
+    assert_eq!(percent_decode("a+b"), "a+b");
+    assert_eq!(percent_decode("a%2Bb%20c"), "a+b c");
+    assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    assert_eq!(percent_decode("%C3%A9%FF"), "é\u{fffd}");
+    // A segment is not a query: `&` and `=` are its own bytes.
+    assert_eq!(percent_decode("a&b=c"), "a&b=c");
+}

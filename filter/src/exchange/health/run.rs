@@ -1,5 +1,6 @@
 //! The bookkeeping of a health check run (which calls are out, what came back, how long it
-//! took) and the short cache of the last answer.
+//! took), of the run under way in a VM (who started it, who waits for it), and the short cache
+//! of the last answer.
 
 use std::time::Duration;
 

@@ -1,0 +1,128 @@
+//! What the engine decides, and what it keeps of an exchange between its phases.
+
+use std::sync::Arc;
+
+use crate::policy::PolicySet;
+use crate::policy::cors;
+use crate::policy::rate_limit::RateHeaders;
+use crate::policy::validate::BodyPlan;
+use crate::reply::LocalResponse;
+
+/// What the engine decided about a request, kept for its body and its response.
+#[derive(Debug, Clone)]
+pub struct ExchangeState {
+    pub policies: Arc<PolicySet>,
+    pub cors: Option<cors::Verdict>,
+    pub rate_limit: Option<RateHeaders>,
+    /// The matched route's index, for counters and logs.
+    pub(super) route: Option<usize>,
+    /// What validation does with the body, and how much of it has arrived.
+    pub(super) body: BodyPlan,
+    pub(super) received: u64,
+    /// The filter answered this request itself (its own reply is not an upstream error).
+    pub(super) answered: bool,
+    /// What a later phase (body, response) says of the request: kept only for the policies
+    /// that act then (validation, error replacement).
+    pub(super) request: Kept,
+    /// The included request headers, for a later phase's log lines.
+    pub(super) log_headers: Option<serde_json::Value>,
+}
+
+/// The request's id, method and path without query, in one buffer: one allocation per
+/// request instead of three.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Kept {
+    text: String,
+    /// Where the id ends (`None`: the request had none), where the method ends.
+    id_end: Option<usize>,
+    method_end: usize,
+}
+
+impl Kept {
+    pub(super) fn new(request_id: Option<&str>, method: &str, path: &str) -> Self {
+        let size = request_id.map_or(0, str::len) + method.len() + path.len();
+        let mut text = String::with_capacity(size);
+        let id_end = request_id.map(|id| {
+            text.push_str(id);
+            text.len()
+        });
+        text.push_str(method);
+        let method_end = text.len();
+        text.push_str(path);
+        Self {
+            text,
+            id_end,
+            method_end,
+        }
+    }
+
+    /// The request id Envoy assigned (`x-request-id`).
+    pub(super) fn request_id(&self) -> Option<&str> {
+        self.text.get(..self.id_end?)
+    }
+
+    pub(super) fn method(&self) -> &str {
+        let start = self.id_end.unwrap_or(0);
+        self.text.get(start..self.method_end).unwrap_or_default()
+    }
+
+    /// Without its query string.
+    pub(super) fn path(&self) -> &str {
+        self.text.get(self.method_end..).unwrap_or_default()
+    }
+}
+
+impl ExchangeState {
+    pub(super) fn new(policies: Arc<PolicySet>, route: Option<usize>) -> Self {
+        Self {
+            policies,
+            cors: None,
+            rate_limit: None,
+            route,
+            body: BodyPlan::None,
+            received: 0,
+            answered: false,
+            request: Kept::default(),
+            log_headers: None,
+        }
+    }
+}
+
+/// What the shell does with the request now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestDecision {
+    /// Let it through to the upstream.
+    Continue,
+    /// Keep the whole request, headers included, from the upstream until its body has been
+    /// checked: the shell stops at the headers (Envoy still hands this filter the body, and
+    /// buffers it while `on_request_body` says `Pause`), and `on_request_body` decides.
+    Hold,
+    /// Answer it (the response still passes through `on_response_headers`).
+    Respond(LocalResponse),
+    /// The health endpoint: answer from the cache, or run the checks and call `health_report`.
+    CheckHealth,
+}
+
+/// What the shell does with a chunk of request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyStep {
+    /// Pass it on.
+    Continue,
+    /// Hold it (Envoy buffers) until more arrives.
+    Pause,
+    /// The whole body is here: read these many bytes of it and call
+    /// `on_request_body_complete`.
+    Check {
+        size: usize,
+    },
+    Respond(LocalResponse),
+}
+
+/// What the shell does with the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseDecision {
+    /// Write back the edited headers (if they changed) and let it through.
+    Continue,
+    /// Answer with this instead (the upstream's body is never forwarded).
+    Replace(LocalResponse),
+}

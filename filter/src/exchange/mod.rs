@@ -1,0 +1,199 @@
+//! One exchange driven through the engine, whatever the host: the shell forwards each of the
+//! host's callbacks here with a [`Host`] for the exchange, and gets back what to do with the
+//! stream. Here the engine's decisions become host calls (read a header map only when a
+//! decision needs it, write it back only when an edit changed it, read the body only to
+//! validate it, answer), and the health endpoint's runs are kept ([`health`]).
+
+mod health;
+
+use crate::engine::{BodyStep, Engine, ExchangeState, RequestDecision, ResponseDecision};
+use crate::environment::{HeaderMap, Host};
+use crate::request::Headers;
+use crate::response::ResponseHeaders;
+use health::{HealthRun, HealthRuns};
+
+/// What a VM's exchanges share: the engine, and the health endpoint's cache and run.
+pub struct Plugin {
+    engine: Engine,
+    /// When the VM loaded the config (for the health endpoint's uptime).
+    started_at: u64,
+    health: HealthRuns,
+}
+
+impl Plugin {
+    pub fn new(engine: Engine, started_at: u64) -> Self {
+        Self {
+            engine,
+            started_at,
+            health: HealthRuns::default(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// What the host does with the stream after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Let it go on.
+    Continue,
+    /// Keep the request from the upstream until its body has been checked, while the body
+    /// still comes to this filter. (A proxy-wasm host cannot: its shell lets the headers go,
+    /// and Envoy's buffer filter after this one holds the request.)
+    HoldHeaders,
+    /// Stop: the filter answered, holds the body until its end, or waits for its health run.
+    Pause,
+}
+
+/// One HTTP request and its response, as the core keeps it.
+pub struct Exchange {
+    /// The host's id of the exchange (health waiters are answered by it).
+    id: u32,
+    /// Decided when the request headers arrive; `None` if they never did (then the response
+    /// is left alone).
+    state: Option<ExchangeState>,
+    /// A health check run in progress.
+    health: Option<HealthRun>,
+}
+
+impl Exchange {
+    pub fn new(id: u32) -> Self {
+        Self {
+            id,
+            state: None,
+            health: None,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn on_request_headers(
+        &mut self,
+        plugin: &Plugin,
+        host: &impl Host,
+        end_of_stream: bool,
+    ) -> Flow {
+        let engine = &plugin.engine;
+        let (state, decision) = if engine.reads_request_headers() {
+            // One host call for every header, read in place.
+            let map = host.request_headers();
+            let headers = Headers::new(map.pairs());
+            engine.on_request_headers(Some(&headers), end_of_stream, host)
+        } else {
+            engine.on_request_headers(None, end_of_stream, host)
+        };
+        self.state = Some(state);
+        match decision {
+            RequestDecision::CheckHealth => self.start_health(plugin, host),
+            other => act(host, other),
+        }
+    }
+
+    /// A chunk of request body: `body_size` is what the host reports (the chunk, or after a
+    /// pause everything it holds).
+    pub fn on_request_body(
+        &mut self,
+        plugin: &Plugin,
+        host: &impl Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Flow {
+        let Some(state) = self.state.as_mut() else {
+            return Flow::Continue;
+        };
+        let engine = &plugin.engine;
+        let step = engine.on_request_body(state, body_size, end_of_stream, host);
+        body_flow(engine, state, step, host)
+    }
+
+    /// The request's trailers: its body ended without a last chunk.
+    pub fn on_request_trailers(&mut self, plugin: &Plugin, host: &impl Host) -> Flow {
+        let Some(state) = self.state.as_mut() else {
+            return Flow::Continue;
+        };
+        let engine = &plugin.engine;
+        let step = engine.on_request_trailers(state, host);
+        body_flow(engine, state, step, host)
+    }
+
+    /// The response's headers (the upstream's, Envoy's own reply, or the filter's): read
+    /// once, edited in the core, written once if something changed; or replaced.
+    pub fn on_response_headers(&mut self, plugin: &Plugin, host: &impl Host) -> Flow {
+        let Some(state) = self.state.as_ref() else {
+            return Flow::Continue;
+        };
+        if !state.policies.edits_response_headers() {
+            return Flow::Continue;
+        }
+        let map = host.response_headers();
+        let mut headers = ResponseHeaders::new(map.pairs());
+        match plugin.engine.on_response_headers(state, &mut headers, host) {
+            ResponseDecision::Continue => {
+                if headers.changed() {
+                    host.set_response_headers(&headers);
+                }
+                Flow::Continue
+            }
+            ResponseDecision::Replace(response) => {
+                // Sent straight to the client; the host drops the upstream's body.
+                host.send_reply(&response);
+                Flow::Pause
+            }
+        }
+    }
+}
+
+/// Carries out the engine's step for the request body (from a body chunk, or from the trailers
+/// that ended the stream; in both cases the host still holds what it buffered for this filter).
+fn body_flow(engine: &Engine, state: &mut ExchangeState, step: BodyStep, host: &impl Host) -> Flow {
+    match step {
+        BodyStep::Continue => Flow::Continue,
+        // The host holds the body (Envoy: StopIterationAndBuffer) and hands it over whole at
+        // its end.
+        BodyStep::Pause => Flow::Pause,
+        BodyStep::Check { size } => {
+            let body = host.request_body(size);
+            act(host, engine.on_request_body_complete(state, &body, host))
+        }
+        BodyStep::Respond(response) => {
+            host.send_reply(&response);
+            Flow::Pause
+        }
+    }
+}
+
+/// Carries out the engine's decision about the request.
+fn act(host: &impl Host, decision: RequestDecision) -> Flow {
+    match decision {
+        RequestDecision::Continue | RequestDecision::CheckHealth => Flow::Continue,
+        RequestDecision::Hold => Flow::HoldHeaders,
+        RequestDecision::Respond(response) => {
+            host.send_reply(&response);
+            Flow::Pause
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod cors_tests;
+#[cfg(test)]
+mod errors_tests;
+#[cfg(test)]
+mod health_tests;
+#[cfg(test)]
+mod https_redirect_tests;
+#[cfg(test)]
+mod order_tests;
+#[cfg(test)]
+mod rate_limit_tests;
+#[cfg(test)]
+mod security_headers_tests;
+#[cfg(test)]
+mod validation_tests;
