@@ -210,6 +210,8 @@ pub struct Module {
     pub dist_name: &'static str,
     /// Directories and files whose changes make the module stale, relative to the root.
     pub sources: &'static [&'static str],
+    /// Run through binaryen's `wasm-opt -Oz` before it is published (the shipped filter).
+    pub optimise: bool,
 }
 
 pub const FILTER: Module = Module {
@@ -217,6 +219,7 @@ pub const FILTER: Module = Module {
     lib_name: "hardening",
     dist_name: "hardening.wasm",
     sources: &["filter", "Cargo.lock", "Cargo.toml"],
+    optimise: true,
 };
 
 /// A test fixture that exercises host features on request (`fixtures/probe`).
@@ -225,6 +228,7 @@ pub const PROBE: Module = Module {
     lib_name: "probe",
     dist_name: "probe.wasm",
     sources: &["fixtures/probe", "Cargo.lock", "Cargo.toml"],
+    optimise: false,
 };
 
 /// The benchmarks' floor: a module that touches each request once (`fixtures/noop`).
@@ -233,6 +237,7 @@ pub const NOOP: Module = Module {
     lib_name: "noop",
     dist_name: "noop.wasm",
     sources: &["fixtures/noop", "Cargo.lock", "Cargo.toml"],
+    optimise: false,
 };
 
 /// Every module the tests load.
@@ -263,7 +268,56 @@ pub fn build(module: &Module) -> crate::Result<PathBuf> {
         .join(FILTER_TARGET)
         .join("release")
         .join(format!("{}.wasm", module.lib_name));
-    publish(&built, module.dist_name)
+    if !module.optimise {
+        return publish(&built, module.dist_name);
+    }
+    let optimised = built.with_extension("opt.wasm");
+    wasm_opt(&built, &optimised)?;
+    publish(&optimised, module.dist_name)
+}
+
+/// binaryen's optimiser, from Debian's `binaryen` package (installed when missing).
+const WASM_OPT: DebianFile = DebianFile {
+    path: "/usr/bin/wasm-opt",
+    package: "binaryen",
+};
+
+/// The features the module uses; binaryen refuses instructions of features it was not told of
+/// (the stripped module has no `target_features` section to detect them from).
+const WASM_OPT_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-nontrapping-float-to-int",
+    "--enable-mutable-globals",
+    "--enable-simd",
+    "--enable-multivalue",
+    "--enable-reference-types",
+];
+
+/// `wasm-opt -Oz`: about 14% smaller (3.93 MB to 3.38 MB measured 2026-12-04) and about 3%
+/// less fuel per request, for about 30 s. `-Oz` rather than `-O3`: smaller and no slower here.
+fn wasm_opt(input: &Path, output_path: &Path) -> crate::Result<()> {
+    if !Path::new(WASM_OPT.path).exists() {
+        let _lock = FileLock::acquire("apt")?;
+        if !Path::new(WASM_OPT.path).exists() {
+            apt_install(&[WASM_OPT.package])?;
+        }
+    }
+    if !Path::new(WASM_OPT.path).exists() {
+        return Err(format!(
+            "{} is missing after installing Debian's {}",
+            WASM_OPT.path, WASM_OPT.package
+        ));
+    }
+    eprintln!("xtask: wasm-opt -Oz {}", input.display());
+    let mut cmd = Command::new(WASM_OPT.path);
+    cmd.arg("-Oz")
+        .args(WASM_OPT_FEATURES)
+        .args(["--strip-debug", "--strip-producers"])
+        .arg(input)
+        .arg("-o")
+        .arg(output_path);
+    run(&mut cmd)
 }
 
 /// Copies a built module to `dist/` atomically and writes `<name>.sha256` beside it.
