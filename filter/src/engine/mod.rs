@@ -90,8 +90,8 @@ impl Engine {
         &self.config
     }
 
-    /// Whether any decision needs the request's headers; if not, the shell reads nothing and
-    /// passes `None`.
+    /// Whether any decision needs the request's headers; if not, the exchange reads nothing
+    /// and passes `None`.
     pub fn reads_request_headers(&self) -> bool {
         self.reads_request_headers
     }

@@ -57,7 +57,7 @@ impl Engine {
             .is_some_and(|h| h.is_health_request(head.method, head.path))
     }
 
-    /// The health endpoint: the shell answers it (from the cache or after the checks).
+    /// The health endpoint: the exchange answers it (from the cache or after the checks).
     fn health_request(&self, env: &dyn Environment) -> (ExchangeState, RequestDecision) {
         self.count(env, None, Decision::Health);
         let mut state = ExchangeState::new(Arc::clone(&self.config.defaults), None);

@@ -88,14 +88,15 @@ impl ExchangeState {
     }
 }
 
-/// What the shell does with the request now.
+/// What the exchange does with the request now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestDecision {
     /// Let it through to the upstream.
     Continue,
     /// Keep the whole request, headers included, from the upstream until its body has been
-    /// checked: the shell stops at the headers (Envoy still hands this filter the body, and
-    /// buffers it while `on_request_body` says `Pause`), and `on_request_body` decides.
+    /// checked (`Flow::HoldHeaders`: a proxy-wasm shell cannot stop the headers itself, and
+    /// Envoy's buffer filter after it holds them); the body comes to this filter and is held
+    /// while `on_request_body` says `Pause`, and `on_request_body` decides.
     Hold,
     /// Answer it (the response still passes through `on_response_headers`).
     Respond(LocalResponse),
@@ -103,7 +104,7 @@ pub enum RequestDecision {
     CheckHealth,
 }
 
-/// What the shell does with a chunk of request body.
+/// What the exchange does with a chunk of request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyStep {
     /// Pass it on.
@@ -118,7 +119,7 @@ pub enum BodyStep {
     Respond(LocalResponse),
 }
 
-/// What the shell does with the response.
+/// What the exchange does with the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseDecision {
     /// Write back the edited headers (if they changed) and let it through.
