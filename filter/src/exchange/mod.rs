@@ -28,10 +28,6 @@ impl Plugin {
             health: HealthRuns::default(),
         }
     }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
 }
 
 /// What the host does with the stream after a callback.
