@@ -21,6 +21,7 @@
     )
 )]
 
+pub mod client_address;
 pub mod config;
 pub mod engine;
 pub mod environment;

@@ -8,7 +8,14 @@
 //! - `hardening.validate.<route>.passed` and `hardening.validate.<route>.rejected.<code>`.
 //!
 //! `<route>` is the route's name lowercased with other characters as `_`, or `unmatched`.
-//! The shell defines every name once per VM and increments by index.
+//! The shell defines every name once per VM.
+//!
+//! Counts are kept in the VM ([`Metrics::add`]) and handed to the host in one batch
+//! ([`Metrics::drain`]) on the shell's tick, once a second (`exchange::FLUSH_PERIOD`): a host
+//! call per counter per request would be two or three of a GET's calls, and a counter read a
+//! second late costs an operator nothing (Prometheus scrapes every 15 s or more).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Config;
 use crate::policy::rate_limit::Event;
@@ -51,6 +58,9 @@ pub struct Metrics {
     limits: Vec<(String, usize)>,
     /// Validated route and where its counters start.
     validations: Vec<(Option<usize>, usize)>,
+    /// What each counter gained since the last [`Metrics::drain`], by index. (Atomic only so
+    /// that the engine stays `Sync`; a VM is single-threaded.)
+    pending: Vec<AtomicU64>,
 }
 
 impl Metrics {
@@ -102,11 +112,30 @@ impl Metrics {
                 ));
             }
         }
+        metrics.pending = metrics.names.iter().map(|_| AtomicU64::new(0)).collect();
         metrics
     }
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Adds to the counter at `index` (by [`Metrics::decision`] and its siblings), in the VM.
+    pub fn add(&self, index: usize, by: u64) {
+        if let Some(count) = self.pending.get(index) {
+            count.fetch_add(by, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands every counter that moved since the last drain to `increment` (index, amount),
+    /// and starts them again from 0.
+    pub fn drain(&self, mut increment: impl FnMut(usize, u64)) {
+        for (index, count) in self.pending.iter().enumerate() {
+            let by = count.swap(0, Ordering::Relaxed);
+            if by > 0 {
+                increment(index, by);
+            }
+        }
     }
 
     pub fn decision(&self, route: Option<usize>, decision: Decision) -> Option<usize> {

@@ -357,6 +357,16 @@ impl Envoy {
         Request::get(path).send(self.admin)
     }
 
+    /// `/stats/prometheus` once the filter has handed Envoy its counts of what happened so
+    /// far: its VMs keep counts and flush them on a 1 s tick (`exchange::FLUSH_PERIOD`), so
+    /// this waits a tick and a half first.
+    pub fn prometheus(&self) -> String {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        self.admin_get("/stats/prometheus")
+            .unwrap_or_else(|e| panic!("Envoy's stats: {e}\n{}", self.log()))
+            .text()
+    }
+
     /// Sends a request to the listener.
     pub fn send(&self, request: &Request) -> Response {
         request

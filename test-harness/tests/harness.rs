@@ -135,13 +135,13 @@ fn moving_the_clock_fires_ticks_in_every_vm() {
         .start()
         .expect("starts");
     proxy.advance(Duration::from_millis(999)).expect("advance");
-    assert_eq!(proxy.counter("probe_ticks"), Some(0));
+    assert_eq!(proxy.counter_now("probe_ticks"), Some(0));
     proxy.advance(Duration::from_millis(1)).expect("advance");
     // Envoy runs on_tick in each worker's VM and in the main thread's.
-    assert_eq!(proxy.counter("probe_ticks"), Some(4));
+    assert_eq!(proxy.counter_now("probe_ticks"), Some(4));
     proxy.advance(Duration::from_millis(2500)).expect("advance");
     // The clock stops at every due tick (2 s and 3 s) as a running Envoy's would.
-    assert_eq!(proxy.counter("probe_ticks"), Some(12));
+    assert_eq!(proxy.counter_now("probe_ticks"), Some(12));
     assert_eq!(
         proxy.shared_data(|d| d.get(b"ticks")).map(|(v, _)| v),
         Some(b"12".to_vec())

@@ -703,7 +703,7 @@ fn envoy_metrics_are_in_prometheus_and_a_missing_secret_refuses_the_config() {
     let envoy = Envoy::start(&Bootstrap::new(backend(), config)).expect("envoy starts");
     envoy.send(&Request::get("/users"));
     envoy.send(&Request::post("/users").body("this body is too long"));
-    let stats = envoy.admin_get("/stats/prometheus").expect("stats").text();
+    let stats = envoy.prometheus();
     for expected in [
         "hardening_requests_users_forwarded{} 1",
         "hardening_requests_users_rejected{} 1",

@@ -348,7 +348,7 @@ fn envoy_workers_together_allow_exactly_the_burst() {
             "the load reached several workers: {:?}",
             connections_per_worker(&envoy)
         );
-        let prometheus = envoy.admin_get("/stats/prometheus").expect("stats").text();
+        let prometheus = envoy.prometheus();
         assert!(
             prometheus.contains(&format!("hardening_rate_limit_api_allowed{{}} {burst}")),
             "{prometheus}"
@@ -379,7 +379,7 @@ fn get_forwarded_for(envoy: &Envoy, forwarded_for: &str) -> u16 {
 
 /// A counter of the filter, read from Envoy's Prometheus page (`hardening_..._allowed`).
 fn envoy_counter(envoy: &Envoy, name: &str) -> u64 {
-    let stats = envoy.admin_get("/stats/prometheus").expect("stats").text();
+    let stats = envoy.prometheus();
     stats
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name}{{}} "))?.trim().parse().ok())
@@ -613,4 +613,50 @@ fn the_xff_detection_extension_trusts_only_the_balancers_addresses() {
         "{}",
         untrusted.log()
     );
+}
+
+#[test]
+fn the_address_read_from_x_forwarded_for_is_the_one_envoy_computed() {
+    // `client_address: {from: x_forwarded_for}` with the connection manager's hops keys by
+    // the address Envoy's source.address holds, without reading it: the same statuses for the
+    // same requests under Envoy's defaults, use_remote_address with 0 hops, and with 1 hop.
+    let sequence = [
+        "",
+        "203.0.113.1",
+        "203.0.113.1, 198.51.100.7",
+        "198.51.100.7",
+        "unknown",
+        "203.0.113.2, 198.51.100.8",
+        "",
+        "203.0.113.1",
+        "203.0.113.3, 198.51.100.7",
+    ];
+    for hops in [None, Some(0), Some(1)] {
+        let run = |client_address: Value| -> Vec<u16> {
+            let mut config = limited(2, "1h", json!({}));
+            config["client_address"] = client_address;
+            let bootstrap = Bootstrap::new(backend(), config);
+            let bootstrap = match hops {
+                Some(hops) => bootstrap.use_remote_address(hops),
+                None => bootstrap,
+            };
+            let envoy = Envoy::start(&bootstrap).expect("envoy starts");
+            sequence
+                .iter()
+                .map(|xff| match *xff {
+                    "" => envoy.send(&Request::get("/users")).status,
+                    xff => get_forwarded_for(&envoy, xff),
+                })
+                .collect()
+        };
+        let from_envoy = run(json!({"from": "envoy"}));
+        let from_header = run(json!({
+            "from": "x_forwarded_for", "xff_num_trusted_hops": hops.unwrap_or(0)
+        }));
+        assert!(
+            from_envoy.contains(&429) && from_envoy.contains(&200),
+            "hops {hops:?}: {from_envoy:?}"
+        );
+        assert_eq!(from_header, from_envoy, "hops {hops:?}");
+    }
 }

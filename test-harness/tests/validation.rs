@@ -147,11 +147,7 @@ fn the_seeds_example_through_a_real_envoy() {
     let envoy = Envoy::start(&Bootstrap::new(backend(), config())).expect("envoy starts");
     let target = EnvoyTarget(envoy);
     seed_example(&target);
-    let stats = target
-        .0
-        .admin_get("/stats/prometheus")
-        .expect("stats")
-        .text();
+    let stats = target.0.prometheus();
     assert!(
         stats.contains("hardening_validate_create_user_passed{} 1"),
         "{stats}"
@@ -463,7 +459,7 @@ fn envoy_validates_a_body_that_ends_in_trailers() {
     let valid = json!({"email": "t@example.com", "password": "correct horse", "name": "T"});
     let response = envoy.send(&create(&valid).trailer("x-checksum", "1234"));
     assert_eq!(response.status, 201, "{}", response.text());
-    let prometheus = envoy.admin_get("/stats/prometheus").expect("stats").text();
+    let prometheus = envoy.prometheus();
     for line in [
         "hardening_requests_create_user_forwarded{} 1",
         "hardening_requests_create_user_rejected{} 1",

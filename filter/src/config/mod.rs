@@ -14,6 +14,7 @@ use crate::syntax::{ConfigError, Section};
 
 use std::sync::Arc;
 
+use crate::client_address::ClientAddress;
 use crate::logging::Logging;
 use crate::policy::health::{self, Health};
 use crate::policy::rate_limit::Limit;
@@ -32,6 +33,7 @@ pub struct Config {
     pub unknown_routes: UnknownRoutes,
     pub logging: Logging,
     pub health: Option<Health>,
+    pub client_address: ClientAddress,
 }
 
 impl Config {
@@ -94,7 +96,12 @@ impl Config {
             Some(Section::On(raw)) => Some(health::compile(raw).map_err(|e| e.within("health"))?),
             _ => None,
         };
+        let client_address = match &raw.client_address {
+            Some(raw) => ClientAddress::compile(raw).map_err(|e| e.within("client_address"))?,
+            None => ClientAddress::default(),
+        };
         Ok(Self {
+            client_address,
             routes: RouteTable::new(routes),
             defaults,
             limits,

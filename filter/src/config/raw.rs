@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::encoding::{self, Encoded};
 use super::secrets;
+use crate::client_address::RawClientAddress;
 use crate::logging::RawLogging;
 use crate::policy::RawPolicies;
 use crate::policy::health::RawHealth;
@@ -31,6 +32,9 @@ pub struct RawConfig {
     /// common frameworks route) or `exact`.
     #[serde(default)]
     pub route_matching: RouteMatching,
+    /// Where the `client_ip` rate-limit key comes from (default: Envoy's `source.address`).
+    #[serde(default)]
+    pub client_address: Option<RawClientAddress>,
 }
 
 with_policy_sections! {

@@ -19,7 +19,7 @@ fn empty_config_is_valid() {
 fn unknown_top_level_field_is_named() {
     assert_eq!(
         error(r#"{"rotues":[]}"#),
-        "invalid configuration at `rotues`: unknown field `rotues`, expected one of `defaults`, `routes`, `logging`, `health`, `route_matching` at line 1 column 9"
+        "invalid configuration at `rotues`: unknown field `rotues`, expected one of `defaults`, `routes`, `logging`, `health`, `route_matching`, `client_address` at line 1 column 9"
     );
 }
 

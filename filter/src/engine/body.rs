@@ -54,8 +54,8 @@ impl Engine {
         }
         // Ended within the limit with nothing more to check: the request goes through.
         state.body = BodyPlan::None;
-        self.count_validation(env, state.route, None);
-        self.count(env, state.route, Decision::Forwarded);
+        self.count_validation(state.route, None);
+        self.count(state.route, Decision::Forwarded);
         BodyStep::Continue
     }
 
@@ -92,8 +92,8 @@ impl Engine {
         };
         match validation.on_body(body, required, state.request.request_id()) {
             Ok(()) => {
-                self.count_validation(env, state.route, None);
-                self.count(env, state.route, Decision::Forwarded);
+                self.count_validation(state.route, None);
+                self.count(state.route, Decision::Forwarded);
                 RequestDecision::Continue
             }
             Err(refusal) => {
@@ -113,8 +113,8 @@ impl Engine {
     ) -> LocalResponse {
         state.body = BodyPlan::None;
         state.answered = true;
-        self.count_validation(env, state.route, Some(refusal.reason));
-        self.count(env, state.route, Decision::Rejected);
+        self.count_validation(state.route, Some(refusal.reason));
+        self.count(state.route, Decision::Rejected);
         let logging = &self.config.logging;
         let body = body
             .filter(|_| logging.enabled(Level::Debug))

@@ -30,33 +30,29 @@ impl Engine {
             .map_or("", |r| r.name.as_str())
     }
 
-    pub(super) fn count(&self, env: &dyn Environment, route: Option<usize>, decision: Decision) {
+    pub(super) fn count(&self, route: Option<usize>, decision: Decision) {
         if let Some(metric) = self.metrics.decision(route, decision) {
-            env.increment(metric, 1);
+            self.metrics.add(metric, 1);
         }
     }
 
     /// A validation outcome of the route: passed (`reason` `None`) or refused for `reason`.
-    pub(super) fn count_validation(
-        &self,
-        env: &dyn Environment,
-        route: Option<usize>,
-        reason: Option<Reason>,
-    ) {
+    pub(super) fn count_validation(&self, route: Option<usize>, reason: Option<Reason>) {
         if let Some(metric) = self.metrics.validation(route, reason) {
-            env.increment(metric, 1);
+            self.metrics.add(metric, 1);
         }
     }
 
-    pub(super) fn count_rate_limit(
-        &self,
-        env: &dyn Environment,
-        limit: &str,
-        event: rate_limit::Event,
-    ) {
+    pub(super) fn count_rate_limit(&self, limit: &str, event: rate_limit::Event) {
         if let Some((metric, by)) = self.metrics.rate_limit(limit, event) {
-            env.increment(metric, by);
+            self.metrics.add(metric, by);
         }
+    }
+
+    /// Hands the counts the VM kept since the last flush to the host, one call per counter
+    /// that moved (see [`crate::metrics`]).
+    pub fn flush_counters(&self, env: &dyn Environment) {
+        self.metrics.drain(|metric, by| env.increment(metric, by));
     }
 
     pub(super) fn log(&self, env: &dyn Environment, level: Level, line: &Line<'_>) {
@@ -160,7 +156,7 @@ impl Engine {
         response: LocalResponse,
         env: &dyn Environment,
     ) -> RequestDecision {
-        self.count(env, state.route, Decision::Rejected);
+        self.count(state.route, Decision::Rejected);
         self.log_refusal(env, state, head, policy, &response);
         Self::answer(state, response)
     }
@@ -173,7 +169,7 @@ impl Engine {
         refusal: Refusal,
         env: &dyn Environment,
     ) -> RequestDecision {
-        self.count_validation(env, state.route, Some(refusal.reason));
+        self.count_validation(state.route, Some(refusal.reason));
         self.refuse(state, head, PolicyName::Validate, refusal.response, env)
     }
 }

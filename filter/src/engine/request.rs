@@ -33,19 +33,19 @@ impl Engine {
         env: &dyn Environment,
     ) -> (ExchangeState, RequestDecision) {
         let Some(headers) = headers else {
-            self.count(env, None, Decision::Forwarded);
+            self.count(None, Decision::Forwarded);
             let state = ExchangeState::new(Arc::clone(&self.config.defaults), None);
             return (state, RequestDecision::Continue);
         };
         let head = RequestHead::from_headers(headers);
         if self.is_health_request(&head) {
-            return self.health_request(env);
+            return self.health_request();
         }
         let route = self.route_for(&head);
         let mut state = self.state_for(route, &head);
         let decision = match self.request_policies(&mut state, &head, route, end_of_stream, env) {
             Break(decision) => decision,
-            Continue(()) => self.let_through(&state, env),
+            Continue(()) => self.let_through(&state),
         };
         (state, decision)
     }
@@ -58,8 +58,8 @@ impl Engine {
     }
 
     /// The health endpoint: the exchange answers it (from the cache or after the checks).
-    fn health_request(&self, env: &dyn Environment) -> (ExchangeState, RequestDecision) {
-        self.count(env, None, Decision::Health);
+    fn health_request(&self) -> (ExchangeState, RequestDecision) {
+        self.count(None, Decision::Health);
         let mut state = ExchangeState::new(Arc::clone(&self.config.defaults), None);
         state.answered = true;
         (state, RequestDecision::CheckHealth)
@@ -94,12 +94,12 @@ impl Engine {
     }
 
     /// Every policy let the request through: it goes on, or waits for its body.
-    fn let_through(&self, state: &ExchangeState, env: &dyn Environment) -> RequestDecision {
+    fn let_through(&self, state: &ExchangeState) -> RequestDecision {
         if state.body.holds_request() {
             return RequestDecision::Hold;
         }
         if state.body == BodyPlan::None {
-            self.count(env, state.route, Decision::Forwarded);
+            self.count(state.route, Decision::Forwarded);
         }
         RequestDecision::Continue
     }
@@ -116,7 +116,7 @@ impl Engine {
         match redirect.on_request(head) {
             RedirectVerdict::Pass => Continue(()),
             RedirectVerdict::Redirect(response) => {
-                self.count(env, state.route, Decision::Redirected);
+                self.count(state.route, Decision::Redirected);
                 let said = Said {
                     level: Level::Info,
                     event: Event::Redirected,
@@ -151,7 +151,7 @@ impl Engine {
             return Continue(());
         };
         if preflight && (200..300).contains(&answer.status) {
-            self.count(env, state.route, Decision::Preflight);
+            self.count(state.route, Decision::Preflight);
             return Break(Self::answer(state, answer));
         }
         Break(self.refuse(state, head, PolicyName::Cors, answer, env))
@@ -171,20 +171,26 @@ impl Engine {
         };
         let client = if limits.needs_client_address() {
             self.warn_if_client_address_forgeable(head, env);
-            env.client_address()
+            match self.config.client_address.from_headers(head.headers) {
+                Some(ip) => Some(ip),
+                None => env
+                    .client_address()
+                    .as_deref()
+                    .and_then(rate_limit::parse_ip),
+            }
         } else {
             None
         };
         let inputs = Inputs {
             now: env.now_unix_nanos(),
-            client: client.as_deref(),
+            client,
             route: route.map_or("", |r| r.name.as_str()),
             shared: env.shared_data(),
             hasher,
         };
         let outcome = limits.check(head, &inputs);
         for (limit, event) in &outcome.events {
-            self.count_rate_limit(env, &limit.name, *event);
+            self.count_rate_limit(&limit.name, *event);
             if *event == rate_limit::Event::DryRunLimited {
                 let said = Said {
                     level: Level::Warn,
@@ -242,7 +248,7 @@ impl Engine {
             // within the limit, so that no request counts as both forwarded and rejected.
             Ok(plan) => {
                 if plan == BodyPlan::None {
-                    self.count_validation(env, state.route, None);
+                    self.count_validation(state.route, None);
                 }
                 state.body = plan;
                 Continue(())

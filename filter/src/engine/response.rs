@@ -41,7 +41,7 @@ impl Engine {
         Errors::drop_body_headers(headers);
         edit_response(state, headers);
         let timestamp = crate::time::rfc3339(env.now_unix_nanos());
-        self.count(env, state.route, Decision::UpstreamErrorReplaced);
+        self.count(state.route, Decision::UpstreamErrorReplaced);
         let said = Said {
             level: Level::Error,
             event: Event::ReplacedUpstreamError,

@@ -6,11 +6,17 @@
 
 mod health;
 
+use std::time::Duration;
+
 use crate::engine::{BodyStep, Engine, ExchangeState, RequestDecision, ResponseDecision};
-use crate::environment::{HeaderMap, Host};
+use crate::environment::{Environment, HeaderMap, Host};
 use crate::request::Headers;
 use crate::response::ResponseHeaders;
 use health::{HealthRun, HealthRuns};
+
+/// How often a shell calls [`Plugin::flush_counters`] (with proxy-wasm, the root context's
+/// tick): the most a counter in the host lags behind the VM's count.
+pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
 
 /// What a VM's exchanges share: the engine, and the health endpoint's cache and run.
 pub struct Plugin {
@@ -27,6 +33,12 @@ impl Plugin {
             started_at,
             health: HealthRuns::default(),
         }
+    }
+
+    /// Hands the counts kept since the last flush to the host: every [`FLUSH_PERIOD`], and
+    /// when the VM stops.
+    pub fn flush_counters(&self, env: &dyn Environment) {
+        self.engine.flush_counters(env);
     }
 }
 
@@ -179,6 +191,8 @@ mod tests;
 
 #[cfg(test)]
 mod cors_tests;
+#[cfg(test)]
+mod counters_tests;
 #[cfg(test)]
 mod errors_tests;
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Rate limits: each request costs one clock read, one client address read and one
-//! shared-data read and write; allowed and limited requests are counted per limit, a refusal
+//! Rate limits: each request costs one clock read, one client address read (none when it is
+//! read from `X-Forwarded-For`) and one shared-data read and write; allowed and limited requests are counted per limit, a refusal
 //! says so in one line, a dry run only says it would have refused.
 
 use std::time::Duration;
@@ -30,7 +30,6 @@ fn the_third_request_in_a_minute_is_refused_and_counted_per_limit() {
         calls(&[
             ("client_address", 1),
             ("get_shared_data", 1),
-            ("increment", 2),
             ("now_unix_nanos", 1),
             ("request_headers", 1),
             ("set_shared_data", 1),
@@ -112,4 +111,35 @@ fn a_client_address_envoy_took_from_the_client_is_said_once() {
     assert_eq!(*level, Level::Warn);
     assert_eq!(line["event"], "client_address_from_request_headers");
     assert_eq!(line["policy"], "rate_limit");
+}
+
+#[test]
+fn with_the_address_from_x_forwarded_for_no_property_is_read() {
+    let vm = Vm::load(json!({
+        "client_address": {"from": "x_forwarded_for", "xff_num_trusted_hops": 1},
+        "defaults": {"rate_limit": {"name": "api", "limit": 1, "window": "1m"}}
+    }));
+    vm.host.set_client_address(Some("10.0.0.1:41000"));
+    // One hop trusted: the second entry from the right is the client.
+    let from = |xff: &'static str| [("x-forwarded-for", xff)];
+    assert_eq!(vm.get("/", &from("192.0.2.7, 10.0.0.9")).1, Flow::Continue);
+    assert_eq!(
+        vm.host.host_calls(),
+        calls(&[
+            ("get_shared_data", 1),
+            ("now_unix_nanos", 1),
+            ("request_headers", 1),
+            ("set_shared_data", 1),
+        ])
+    );
+    assert_eq!(vm.get("/", &from("192.0.2.7, 10.0.0.8")).1, Flow::Pause);
+    assert_eq!(vm.get("/", &from("192.0.2.8, 10.0.0.8")).1, Flow::Continue);
+    // Too few entries: the peer Envoy saw (`source.address`), read from the host.
+    assert_eq!(vm.get("/", &from("192.0.2.7")).1, Flow::Continue);
+    assert_eq!(vm.host.host_calls().get("client_address"), Some(&1));
+    assert_eq!(
+        vm.get("/", &from("not an address, 10.0.0.8")).1,
+        Flow::Pause
+    );
+    assert_eq!(vm.host.host_calls().get("client_address"), Some(&2));
 }

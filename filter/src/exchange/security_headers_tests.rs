@@ -34,18 +34,14 @@ fn every_response_gets_helmets_headers_without_the_request_being_read() {
         Some("application/json")
     );
     assert_eq!(
+        vm.host.host_calls(),
+        calls(&[("response_headers", 1), ("set_response_headers", 1)])
+    );
+    assert_eq!(
         vm.counters(),
         counters(&[("hardening.requests.unmatched.forwarded", 1)])
     );
     assert!(vm.lines().is_empty());
-    assert_eq!(
-        vm.host.host_calls(),
-        calls(&[
-            ("increment", 1),
-            ("response_headers", 1),
-            ("set_response_headers", 1)
-        ])
-    );
 }
 
 #[test]
@@ -56,13 +52,10 @@ fn a_route_without_them_leaves_its_responses_unread() {
     let (mut exchange, _) = vm.get("/raw/file", &[]);
     assert_eq!(exchange.response(&[(":status", "200")]), Flow::Continue);
     assert_eq!(exchange.written(), None);
+    // The routes need the request's headers; the response is not read at all.
+    assert_eq!(vm.host.host_calls(), calls(&[("request_headers", 1)]));
     assert_eq!(
         vm.counters(),
         counters(&[("hardening.requests.raw.forwarded", 1)])
-    );
-    // The routes need the request's headers; the response is not read at all.
-    assert_eq!(
-        vm.host.host_calls(),
-        calls(&[("increment", 1), ("request_headers", 1)])
     );
 }

@@ -58,8 +58,10 @@ impl Vm {
         (exchange, flow)
     }
 
-    /// The counters that moved, by name.
+    /// The counters that moved, by name, as the host holds them after the VM's next flush
+    /// (the shell's tick).
     pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.plugin.flush_counters(&self.host);
         self.host.counters()
     }
 

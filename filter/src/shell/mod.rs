@@ -31,7 +31,23 @@ struct PluginRoot {
     shared: Option<Rc<Shared>>,
 }
 
-impl Context for PluginRoot {}
+impl PluginRoot {
+    fn flush_counters(&self) {
+        if let Some(shared) = &self.shared {
+            // The exchange id is unused by counters.
+            let host = ExchangeHost::new(0, &shared.metrics);
+            shared.plugin.flush_counters(&host);
+        }
+    }
+}
+
+impl Context for PluginRoot {
+    /// The plugin is going away (a new config, or Envoy stopping): the last counts go out.
+    fn on_done(&mut self) -> bool {
+        self.flush_counters();
+        true
+    }
+}
 
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -58,7 +74,13 @@ impl RootContext for PluginRoot {
             .collect();
         let plugin = Plugin::new(engine, host::now_unix_nanos());
         self.shared = Some(Rc::new(Shared { plugin, metrics }));
+        // Counts are kept in the VM and handed to Envoy on this tick (`exchange::FLUSH_PERIOD`).
+        self.set_tick_period(exchange::FLUSH_PERIOD);
         true
+    }
+
+    fn on_tick(&mut self) {
+        self.flush_counters();
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -12,8 +12,11 @@ use xtask::bench::scenarios::{self, Scenario};
 use xtask::bench::variants::filter_config;
 use xtask::wasm;
 
+/// The scenario's request as the filter sees it behind the benchmark's connection manager,
+/// which has `use_remote_address: true` and so appends the peer to X-Forwarded-For.
 fn request(scenario: &Scenario) -> Request {
-    let mut request = Request::new(scenario.method, scenario.path);
+    let mut request =
+        Request::new(scenario.method, scenario.path).header("x-forwarded-for", "127.0.0.1");
     for (k, v) in &scenario.headers {
         request = request.header(k, v);
     }

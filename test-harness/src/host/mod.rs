@@ -221,6 +221,13 @@ pub struct Proxy {
     next_worker: AtomicUsize,
 }
 
+fn counter_in(stats: &std::collections::BTreeMap<String, Stat>, name: &str) -> Option<u64> {
+    match stats.get(name) {
+        Some(Stat::Counter(v)) => Some(*v),
+        _ => None,
+    }
+}
+
 fn lock(vm: &Mutex<Vm>) -> MutexGuard<'_, Vm> {
     vm.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -304,16 +311,38 @@ impl Proxy {
             .collect()
     }
 
-    pub fn stats(&self) -> std::collections::BTreeMap<String, Stat> {
+    /// Fires every VM's tick now (the filter hands its counts to the host on its tick); the
+    /// first VM that failed is the error, the others still tick.
+    pub fn tick(&self) -> Result<()> {
+        let mut outcome = lock(&self.main).tick_now();
+        for vm in &self.workers {
+            let ticked = lock(vm).tick_now();
+            if outcome.is_ok() {
+                outcome = ticked;
+            }
+        }
+        outcome
+    }
+
+    /// The host's metrics as they stand, without a tick.
+    pub fn stats_now(&self) -> std::collections::BTreeMap<String, Stat> {
         self.shared.stats()
     }
 
-    /// A counter's value, if the module defined it.
+    /// The host's metrics after every VM's next tick (a VM that failed does not tick).
+    pub fn stats(&self) -> std::collections::BTreeMap<String, Stat> {
+        let _ = self.tick();
+        self.shared.stats()
+    }
+
+    /// A counter's value after every VM's next tick, if the module defined it.
     pub fn counter(&self, name: &str) -> Option<u64> {
-        match self.shared.stats().get(name) {
-            Some(Stat::Counter(v)) => Some(*v),
-            _ => None,
-        }
+        counter_in(&self.stats(), name)
+    }
+
+    /// A counter's value as it stands, without a tick.
+    pub fn counter_now(&self, name: &str) -> Option<u64> {
+        counter_in(&self.stats_now(), name)
     }
 
     /// Reads or changes shared data from the host side (a write bumps the CAS, as a write

@@ -548,6 +548,19 @@ impl Vm {
         }
     }
 
+    /// Fires the root context's tick now if it asked for ticks, as its timer would next (and
+    /// re-arms it from now).
+    pub fn tick_now(&mut self) -> Result<()> {
+        let state = self.store.data_mut();
+        let Some(period) = state.tick_period else {
+            return Ok(());
+        };
+        state.next_tick_at = state.shared.clock.monotonic_nanos() + period.as_nanos() as u64;
+        let root = state.root_context_id;
+        self.call::<(i32,), ()>(root, "proxy_on_tick", (root as i32,))?;
+        self.apply_deferred()
+    }
+
     /// When the next tick fires or HTTP call answer arrives (monotonic nanoseconds), if any.
     pub fn next_due(&self) -> Option<u64> {
         let state = self.store.data();

@@ -2,6 +2,7 @@
 //! native filters and the smallest Wasm filter, in one run with the variants alternated.
 
 pub mod helmet;
+pub mod memory;
 pub mod report;
 pub mod scenarios;
 pub mod variants;
@@ -137,6 +138,7 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
             *variant,
             &pinning,
             &dir,
+            1,
         )?);
     }
     for envoy in &envoys {
@@ -168,12 +170,20 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
         }
     }
     drop(envoys);
+    let memory = memory::measure(&memory::Setup {
+        envoy_bin: &envoy_bin,
+        backend: backend_addr,
+        filter_config: &filter_config,
+        pinning: &pinning,
+        dir: &dir,
+        scenarios: &scenarios,
+    })?;
     backend.stop();
 
     let summary = report::summarise(&samples, &scenarios);
     let meta = report::Meta::collect(options, &pinning);
-    println!("{}", report::table(&summary, &meta));
-    report::write_json(&dir.join("bench.json"), &summary, &samples, &meta)?;
+    println!("{}", report::table(&summary, &memory, &meta));
+    report::write_json(&dir.join("bench.json"), &summary, &samples, &memory, &meta)?;
     report::write_svg(&dir.join("bench.svg"), &summary)?;
     eprintln!(
         "bench: results in {} and {}",
@@ -272,11 +282,14 @@ impl Drop for Background {
     }
 }
 
-/// One variant's Envoy, pinned, with `--concurrency 1`.
+/// One variant's Envoy, pinned, with `--concurrency` its number of workers.
 struct RunningEnvoy {
     variant: Variant,
     process: Background,
     listener: SocketAddr,
+    admin: SocketAddr,
+    /// From the process start to the listener being up (V8 compiles a Wasm module first).
+    started_in: Duration,
 }
 
 impl RunningEnvoy {
@@ -286,9 +299,10 @@ impl RunningEnvoy {
         variant: Variant,
         pinning: &Pinning,
         dir: &std::path::Path,
+        workers: u32,
     ) -> crate::Result<Self> {
         let config_path = dir.join(format!("envoy-{}.json", variant.name()));
-        let admin_path = dir.join(format!("admin-{}.txt", variant.name()));
+        let admin_path = dir.join(format!("admin-{}-{workers}.txt", variant.name()));
         let _ = fs::remove_file(&admin_path);
         fs::write(&config_path, bootstrap.to_string())
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
@@ -297,7 +311,7 @@ impl RunningEnvoy {
             .arg(&config_path)
             .args([
                 "--concurrency",
-                "1",
+                &workers.to_string(),
                 "--disable-hot-restart",
                 "--log-level",
                 "error",
@@ -305,7 +319,9 @@ impl RunningEnvoy {
             .arg("--admin-address-path")
             .arg(&admin_path);
         let process = Background::spawn(&mut cmd)?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let spawned = Instant::now();
+        // V8 takes seconds to compile a module of a few MB, more with several workers.
+        let deadline = spawned + Duration::from_secs(90);
         loop {
             if Instant::now() > deadline {
                 return Err(format!("{} Envoy did not start", variant.name()));
@@ -319,6 +335,8 @@ impl RunningEnvoy {
                     variant,
                     process,
                     listener,
+                    admin,
+                    started_in: spawned.elapsed(),
                 });
             }
         }

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use super::memory::Memory;
 use super::scenarios::Scenario;
 use super::variants::{ALL, Variant};
 use super::wrk::Measurement;
@@ -130,7 +131,16 @@ impl Meta {
     }
 }
 
-pub fn table(cells: &[Cell], meta: &Meta) -> String {
+/// The module a variant loads, and its size in bytes.
+fn module_bytes(meta: &Meta, variant: Variant) -> Option<u64> {
+    match variant {
+        Variant::Filter => Some(meta.filter_bytes),
+        Variant::NoopWasm => Some(meta.noop_bytes),
+        Variant::Bare | Variant::Native => None,
+    }
+}
+
+pub fn table(cells: &[Cell], memory: &[Memory], meta: &Meta) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -154,17 +164,17 @@ pub fn table(cells: &[Cell], meta: &Meta) -> String {
     );
     let _ = writeln!(
         out,
-        "| scenario | variant | requests/s | p50 ms | p99 ms | vs bare | vs native | errors |"
+        "| scenario | variant | requests/s | p50 ms | p99 ms | vs bare | vs native | vs noop-wasm | errors |"
     );
     let _ = writeln!(
         out,
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for c in cells {
         let fmt_ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {} | {} |",
             c.scenario,
             c.variant.name(),
             c.requests_per_second,
@@ -172,16 +182,44 @@ pub fn table(cells: &[Cell], meta: &Meta) -> String {
             c.p99_ms,
             fmt_ratio(ratio(cells, c, Variant::Bare)),
             fmt_ratio(ratio(cells, c, Variant::Native)),
+            fmt_ratio(ratio(cells, c, Variant::NoopWasm)),
             c.errors
         );
     }
+    memory_table(&mut out, memory, meta);
     out
+}
+
+/// Envoy's memory per variant and number of workers (admin `/memory`, after a warm-up).
+fn memory_table(out: &mut String, memory: &[Memory], meta: &Meta) {
+    if memory.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n| variant | module bytes | workers | allocated MB | heap MB | started in s |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+    for m in memory {
+        let module = module_bytes(meta, m.variant).map_or("-".to_string(), |b| b.to_string());
+        let _ = writeln!(
+            out,
+            "| {} | {module} | {} | {:.1} | {:.1} | {:.1} |",
+            m.variant.name(),
+            m.workers,
+            mb(m.allocated),
+            mb(m.heap_size),
+            m.start_seconds
+        );
+    }
 }
 
 pub fn write_json(
     path: &Path,
     cells: &[Cell],
     samples: &[Sample],
+    memory: &[Memory],
     meta: &Meta,
 ) -> crate::Result<()> {
     let summary: Vec<Value> = cells
@@ -195,6 +233,7 @@ pub fn write_json(
                 "p99_ms": c.p99_ms,
                 "ratio_to_bare": ratio(cells, c, Variant::Bare),
                 "ratio_to_native": ratio(cells, c, Variant::Native),
+                "ratio_to_noop_wasm": ratio(cells, c, Variant::NoopWasm),
                 "errors": c.errors,
             })
         })
@@ -214,6 +253,19 @@ pub fn write_json(
             })
         })
         .collect();
+    let memory: Vec<Value> = memory
+        .iter()
+        .map(|m| {
+            json!({
+                "variant": m.variant.name(),
+                "module_bytes": module_bytes(meta, m.variant),
+                "workers": m.workers,
+                "allocated_bytes": m.allocated,
+                "heap_bytes": m.heap_size,
+                "start_seconds": m.start_seconds,
+            })
+        })
+        .collect();
     let doc = json!({
         "date": meta.date,
         "machine": {"cpu": meta.cpu, "cpus": meta.cpus, "pinned": meta.pinned},
@@ -221,6 +273,7 @@ pub fn write_json(
         "module_bytes": {"filter": meta.filter_bytes, "noop": meta.noop_bytes},
         "load": {"tool": "wrk", "threads": 1, "connections": meta.connections, "seconds": meta.seconds, "rounds": meta.rounds},
         "summary": summary,
+        "memory": memory,
         "samples": raw,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;

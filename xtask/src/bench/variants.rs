@@ -44,6 +44,9 @@ impl Variant {
 /// the scenarios use. Shared with the per-request cost report.
 pub fn filter_config() -> Value {
     json!({
+        // The connection manager has use_remote_address: the rate limit's client address is
+        // the one it appended to X-Forwarded-For, no property read.
+        "client_address": {"from": "x_forwarded_for"},
         "defaults": {
             "cors": {
                 "allow_origins": [ORIGIN],
@@ -196,6 +199,9 @@ pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "bench",
+                        // An edge Envoy, as envoy/envoy.yaml: the client address is the
+                        // connection's, appended to X-Forwarded-For for every filter.
+                        "use_remote_address": true,
                         "route_config": {"virtual_hosts": [virtual_host]},
                         "http_filters": http_filters,
                     },

@@ -34,19 +34,18 @@ impl KeySpec {
     }
 
     /// The key's bytes: each part tagged and length-prefixed, so that different parts never
-    /// collide. `client` is `source.address` (`ip:port`).
+    /// collide. `client` is the client's address (see [`crate::client_address`]).
     pub fn derive(
         &self,
         request: &RequestHead<'_, '_>,
-        client: Option<&str>,
+        client: Option<IpAddr>,
         route: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), MissingHeader> {
         for part in &self.parts {
             match part {
                 KeyPart::ClientIp => {
-                    let ip = client.and_then(parse_ip);
-                    match ip {
+                    match client {
                         Some(ip) => push(out, b'i', &self.network(ip)),
                         // Envoy always knows the peer; should it not, all such requests share.
                         None => push(out, b'i', b"unknown"),
@@ -141,7 +140,7 @@ mod tests {
         let mut out = Vec::new();
         spec.derive(
             &RequestHead::from_headers(&headers),
-            Some(client),
+            parse_ip(client),
             "user",
             &mut out,
         )

@@ -10,6 +10,7 @@ pub mod raw;
 mod table;
 
 use std::hash::Hasher;
+use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 
 pub use compile::{DEFAULT_MESSAGE, DEFAULT_SLOTS, compile};
 pub use gcra::{Check, MAX_CAS_RETRIES, check};
-pub use key::{KeyPart, KeySpec};
+pub use key::{KeyPart, KeySpec, parse_ip};
 pub use raw::{MissingKey, Mode, OnError, RawLimits};
 pub use table::{BUCKET_BYTES, SLOTS_PER_BUCKET};
 
@@ -141,7 +142,7 @@ pub struct Inputs<'a> {
     /// Wall clock, nanoseconds since the Unix epoch.
     pub now: u64,
     /// `source.address`, when a limit keys by client.
-    pub client: Option<&'a str>,
+    pub client: Option<IpAddr>,
     pub route: &'a str,
     pub shared: &'a dyn SharedData,
     pub hasher: &'a KeyHasher,

@@ -215,7 +215,7 @@ fn run(
     let headers = Headers::new(pairs);
     let inputs = Inputs {
         now,
-        client: Some(client),
+        client: parse_ip(client),
         route: "users",
         shared,
         hasher,

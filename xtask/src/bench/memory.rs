@@ -1,0 +1,100 @@
+//! Envoy's memory per variant, at 1 and at 4 workers, after a warm-up: admin `/memory`
+//! (tcmalloc's `allocated` and `heap_size`). With a Wasm module, V8 compiles and holds the
+//! module in each worker's VM, so memory follows the module's size and the number of workers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::scenarios::Scenario;
+use super::variants::{self, ALL, Variant};
+use super::{Pinning, RunningEnvoy, check_scenario, http_get};
+
+/// The numbers of workers memory is measured at.
+pub const WORKERS: [u32; 2] = [1, 4];
+/// Requests of each scenario sent before memory is read (each on its own connection, so they
+/// reach every worker).
+const WARM_UP_REQUESTS: usize = 200;
+
+/// One variant's Envoy after its warm-up.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    pub variant: Variant,
+    pub workers: u32,
+    /// Bytes the application holds (tcmalloc `allocated`).
+    pub allocated: u64,
+    /// Bytes tcmalloc got from the system (`heap_size`).
+    pub heap_size: u64,
+    /// From the process start to the listener being up.
+    pub start_seconds: f64,
+}
+
+/// What the measurement starts Envoys with.
+pub struct Setup<'a> {
+    pub envoy_bin: &'a Path,
+    pub backend: SocketAddr,
+    pub filter_config: &'a serde_json::Value,
+    pub pinning: &'a Pinning,
+    pub dir: &'a Path,
+    pub scenarios: &'a [Scenario],
+}
+
+pub fn measure(setup: &Setup<'_>) -> crate::Result<Vec<Memory>> {
+    let mut rows = Vec::new();
+    for workers in WORKERS {
+        for variant in ALL {
+            eprintln!("bench: memory · {} · {workers} workers", variant.name());
+            rows.push(one(setup, *variant, workers)?);
+        }
+    }
+    Ok(rows)
+}
+
+fn one(setup: &Setup<'_>, variant: Variant, workers: u32) -> crate::Result<Memory> {
+    let bootstrap = variants::bootstrap(variant, setup.backend, setup.filter_config);
+    let envoy = RunningEnvoy::start(
+        setup.envoy_bin,
+        bootstrap,
+        variant,
+        setup.pinning,
+        setup.dir,
+        workers,
+    )?;
+    for scenario in setup.scenarios {
+        for _ in 0..WARM_UP_REQUESTS {
+            check_scenario(&envoy, scenario)?;
+        }
+    }
+    let (status, body) =
+        http_get(envoy.admin, "/memory").map_err(|e| format!("admin /memory: {e}"))?;
+    if status != 200 {
+        return Err(format!("admin /memory answered {status}"));
+    }
+    let (allocated, heap_size) =
+        parse_memory(&body).ok_or_else(|| format!("admin /memory said something else: {body}"))?;
+    Ok(Memory {
+        variant,
+        workers,
+        allocated,
+        heap_size,
+        start_seconds: envoy.started_in.as_secs_f64(),
+    })
+}
+
+/// `allocated` and `heap_size` from admin `/memory` (numbers as JSON strings).
+fn parse_memory(body: &str) -> Option<(u64, u64)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let field = |name: &str| value[name].as_str()?.parse().ok();
+    Some((field("allocated")?, field("heap_size")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_memory;
+
+    #[test]
+    fn reads_envoys_memory_page() {
+        let body = r#"{"allocated": "44562320", "heap_size": "88080384", "pageheap_unmapped": "0", "pageheap_free": "0", "total_thread_cache": "1"}"#;
+        assert_eq!(parse_memory(body), Some((44_562_320, 88_080_384)));
+        assert_eq!(parse_memory("{}"), None);
+    }
+}
