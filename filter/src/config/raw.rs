@@ -74,16 +74,21 @@ impl RawConfig {
                     }
                     // Walk the parsed value to name the field of the missing secret.
                     Err(reason) => {
-                        let mut value: serde_json::Value = serde_json::from_str(text)
+                        let mut value: serde_json::Value = serde_json::from_slice(text.as_bytes())
                             .map_err(|e| ConfigError::new("", e.to_string()))?;
                         secrets::substitute(&mut value, env, &mut secrets::Used::default())?;
                         return Err(ConfigError::new("", reason));
                     }
                 }
             }
+            // A Struct is read as the JSON text it maps to: one deserialiser for both shapes
+            // keeps the module smaller (the typed config's code exists once), and a Struct
+            // config is read once per VM.
             Encoded::Struct(mut value) => {
                 secrets::substitute(&mut value, env, &mut used).map_err(|e| used.scrub(e))?;
-                serde_path_to_error::deserialize(value).map_err(|e| used.scrub(path_error(e)))?
+                let text =
+                    serde_json::to_vec(&value).map_err(|e| ConfigError::new("", e.to_string()))?;
+                Self::from_json(&text).map_err(|e| used.scrub(without_position(e)))?
             }
         };
         Ok((raw, used))
@@ -95,6 +100,16 @@ impl RawConfig {
         de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
         Ok(raw)
     }
+}
+
+/// A Struct has no lines: where serde_json stopped in the text made from it says nothing.
+fn without_position(mut error: ConfigError) -> ConfigError {
+    if let Some((reason, position)) = error.reason.rsplit_once(" at line ")
+        && position.contains(" column ")
+    {
+        error.reason = reason.to_string();
+    }
+    error
 }
 
 fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ConfigError {

@@ -122,3 +122,38 @@ fn policy_sections_keep_their_field_names_and_order_in_errors() {
         assert_eq!(error(json), message, "{json}");
     }
 }
+
+#[test]
+fn a_struct_config_error_names_the_field_without_a_text_position() {
+    use prost::Message;
+    use prost_types::{ListValue, Struct, Value as PValue, value::Kind};
+    let text = |s: &str| PValue {
+        kind: Some(Kind::StringValue(s.into())),
+    };
+    let object = |fields: Vec<(&str, PValue)>| PValue {
+        kind: Some(Kind::StructValue(Struct {
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        })),
+    };
+    let route = object(vec![("match", object(vec![("paht", text("/x"))]))]);
+    let config = Struct {
+        fields: [(
+            "routes".to_string(),
+            PValue {
+                kind: Some(Kind::ListValue(ListValue {
+                    values: vec![route],
+                })),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let error = Config::from_bytes(&config.encode_to_vec()).expect_err("refused");
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration at `routes[0].match.paht`: unknown field `paht`, expected one of `path`, `prefix`, `methods`, `exact`"
+    );
+}
