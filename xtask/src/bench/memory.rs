@@ -4,16 +4,17 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use super::scenarios::Scenario;
 use super::variants::{self, ALL, Variant};
-use super::{Pinning, RunningEnvoy, check_scenario, http_get};
+use super::{Options, Pinning, RunningEnvoy, check_scenario, http_get, wrk};
 
 /// The numbers of workers memory is measured at.
 pub const WORKERS: [u32; 2] = [1, 4];
-/// Requests of each scenario sent before memory is read (each on its own connection, so they
-/// reach every worker).
-const WARM_UP_REQUESTS: usize = 200;
+/// How long wrk sends each scenario before memory is read (its connections reach every
+/// worker).
+const WARM_UP: Duration = Duration::from_secs(2);
 
 /// One variant's Envoy after its warm-up.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct Setup<'a> {
     pub pinning: &'a Pinning,
     pub dir: &'a Path,
     pub scenarios: &'a [Scenario],
+    pub wrk_bin: &'a Path,
+    pub options: &'a Options,
 }
 
 pub fn measure(setup: &Setup<'_>) -> crate::Result<Vec<Memory>> {
@@ -59,10 +62,20 @@ fn one(setup: &Setup<'_>, variant: Variant, workers: u32) -> crate::Result<Memor
         setup.dir,
         workers,
     )?;
+    let warm_up = Options {
+        duration: WARM_UP,
+        ..setup.options.clone()
+    };
     for scenario in setup.scenarios {
-        for _ in 0..WARM_UP_REQUESTS {
-            check_scenario(&envoy, scenario)?;
-        }
+        check_scenario(&envoy, scenario)?;
+        wrk::run(
+            setup.wrk_bin,
+            setup.pinning,
+            envoy.listener,
+            scenario,
+            &warm_up,
+            setup.dir,
+        )?;
     }
     let (status, body) =
         http_get(envoy.admin, "/memory").map_err(|e| format!("admin /memory: {e}"))?;

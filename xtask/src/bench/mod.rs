@@ -32,6 +32,8 @@ pub struct Options {
     /// The `filter` variant's configuration from this JSON file instead of
     /// `variants::filter_config()` (to measure one policy at a time).
     pub filter_config: Option<PathBuf>,
+    /// Measure each variant's memory at 1 and 4 workers after the rounds.
+    pub memory: bool,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             connections: 32,
             only: None,
             filter_config: None,
+            memory: true,
         }
     }
 }
@@ -68,9 +71,10 @@ impl Options {
                 }
                 "--only" => options.only = Some(value()?.clone()),
                 "--filter-config" => options.filter_config = Some(PathBuf::from(value()?)),
+                "--no-memory" => options.memory = false,
                 other => {
                     return Err(format!(
-                        "unknown bench option {other} (--rounds N, --seconds N, --connections N, --only NAME, --filter-config FILE)"
+                        "unknown bench option {other} (--rounds N, --seconds N, --connections N, --only NAME, --filter-config FILE, --no-memory)"
                     ));
                 }
             }
@@ -170,14 +174,20 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
         }
     }
     drop(envoys);
-    let memory = memory::measure(&memory::Setup {
-        envoy_bin: &envoy_bin,
-        backend: backend_addr,
-        filter_config: &filter_config,
-        pinning: &pinning,
-        dir: &dir,
-        scenarios: &scenarios,
-    })?;
+    let memory = if options.memory {
+        memory::measure(&memory::Setup {
+            envoy_bin: &envoy_bin,
+            backend: backend_addr,
+            filter_config: &filter_config,
+            pinning: &pinning,
+            dir: &dir,
+            scenarios: &scenarios,
+            wrk_bin: &wrk_bin,
+            options,
+        })?
+    } else {
+        Vec::new()
+    };
     backend.stop();
 
     let summary = report::summarise(&samples, &scenarios);
