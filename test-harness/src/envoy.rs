@@ -404,6 +404,8 @@ fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), Strin
     let log =
         fs::File::create(dir.join("envoy.log")).map_err(|e| format!("cannot create log: {e}"))?;
     let child = Command::new(&envoy_bin)
+        // Where `dynamic_module_config.name` finds its `lib<name>.so`.
+        .env(xtask::native::SEARCH_PATH_VAR, xtask::paths::dist())
         .arg("-c")
         .arg(&config)
         .arg("--admin-address-path")

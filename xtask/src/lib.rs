@@ -10,6 +10,7 @@ pub mod fn_length;
 pub mod fuzz;
 pub mod layers;
 pub mod lock;
+pub mod native;
 pub mod paths;
 pub mod process;
 pub mod test_run;

@@ -321,7 +321,7 @@ fn wasm_opt(input: &Path, output_path: &Path) -> crate::Result<()> {
 }
 
 /// Copies a built module to `dist/` atomically and writes `<name>.sha256` beside it.
-fn publish(built: &Path, dist_name: &str) -> crate::Result<PathBuf> {
+pub(crate) fn publish(built: &Path, dist_name: &str) -> crate::Result<PathBuf> {
     let bytes = fs::read(built).map_err(|e| format!("cannot read {}: {e}", built.display()))?;
     let dist = paths::dist();
     fs::create_dir_all(&dist).map_err(|e| format!("cannot create {}: {e}", dist.display()))?;
@@ -351,12 +351,17 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn is_fresh(module: &Module, published: &Path) -> bool {
+    sources_older_than(module.sources, published)
+}
+
+/// Whether `published` exists and nothing under `sources` (relative to the root) changed
+/// after it was written.
+pub(crate) fn sources_older_than(sources: &[&str], published: &Path) -> bool {
     let Some(built_at) = modified(published) else {
         return false;
     };
     let root = paths::root();
-    module
-        .sources
+    sources
         .iter()
         .all(|source| newest(&root.join(source)).is_none_or(|t| t <= built_at))
 }

@@ -104,6 +104,7 @@ pub fn results_dir() -> PathBuf {
 pub fn run_all(options: &Options) -> crate::Result<()> {
     wasm::ensure(&wasm::FILTER)?;
     wasm::ensure(&wasm::NOOP)?;
+    crate::native::ensure(&crate::native::NOOP_DYNAMIC)?;
     let envoy_bin = envoy::ensure()?;
     let wrk_bin = ensure_wrk()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -317,7 +318,8 @@ impl RunningEnvoy {
         fs::write(&config_path, bootstrap.to_string())
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
         let mut cmd = Pinning::command(pinning.envoy_cpu, envoy_bin);
-        cmd.arg("-c")
+        cmd.env(crate::native::SEARCH_PATH_VAR, paths::dist())
+            .arg("-c")
             .arg(&config_path)
             .args([
                 "--concurrency",

@@ -87,6 +87,7 @@ pub struct Meta {
     pub envoy: String,
     pub filter_bytes: u64,
     pub noop_bytes: u64,
+    pub noop_dynamic_bytes: u64,
     pub rounds: usize,
     pub seconds: u64,
     pub connections: u32,
@@ -123,6 +124,7 @@ impl Meta {
                 .unwrap_or_default(),
             filter_bytes: size("hardening.wasm"),
             noop_bytes: size("noop.wasm"),
+            noop_dynamic_bytes: size(&crate::native::NOOP_DYNAMIC.file_name()),
             rounds: options.rounds,
             seconds: options.duration.as_secs(),
             connections: options.connections,
@@ -136,6 +138,7 @@ fn module_bytes(meta: &Meta, variant: Variant) -> Option<u64> {
     match variant {
         Variant::Filter => Some(meta.filter_bytes),
         Variant::NoopWasm => Some(meta.noop_bytes),
+        Variant::NoopDynamic => Some(meta.noop_dynamic_bytes),
         Variant::Bare | Variant::Native => None,
     }
 }
@@ -159,8 +162,8 @@ pub fn table(cells: &[Cell], memory: &[Memory], meta: &Meta) -> String {
     );
     let _ = writeln!(
         out,
-        "module sizes: filter {} bytes, noop {} bytes\n",
-        meta.filter_bytes, meta.noop_bytes
+        "module sizes: filter {} bytes, noop {} bytes, noop-dynamic {} bytes\n",
+        meta.filter_bytes, meta.noop_bytes, meta.noop_dynamic_bytes
     );
     let _ = writeln!(
         out,
@@ -270,7 +273,7 @@ pub fn write_json(
         "date": meta.date,
         "machine": {"cpu": meta.cpu, "cpus": meta.cpus, "pinned": meta.pinned},
         "envoy": meta.envoy,
-        "module_bytes": {"filter": meta.filter_bytes, "noop": meta.noop_bytes},
+        "module_bytes": {"filter": meta.filter_bytes, "noop": meta.noop_bytes, "noop_dynamic": meta.noop_dynamic_bytes},
         "load": {"tool": "wrk", "threads": 1, "connections": meta.connections, "seconds": meta.seconds, "rounds": meta.rounds},
         "summary": summary,
         "memory": memory,
@@ -291,7 +294,7 @@ pub fn write_svg(path: &Path, cells: &[Cell]) -> crate::Result<()> {
         }
         seen
     };
-    let colors = ["#9e9e9e", "#4e79a7", "#f28e2b", "#59a14f"];
+    let colors = ["#9e9e9e", "#4e79a7", "#f28e2b", "#e15759", "#59a14f"];
     let (bar, gap, top, height, left) = (22.0, 28.0, 40.0, 220.0, 50.0);
     let group = bar * ALL.len() as f64 + gap;
     let width = left + group * scenarios.len() as f64 + 20.0;

@@ -18,6 +18,9 @@ pub enum Variant {
     Native,
     /// The smallest Wasm filter (fixtures/noop): the floor for any Wasm filter.
     NoopWasm,
+    /// The smallest Envoy dynamic module (fixtures/noop-dynamic, one response header): the
+    /// floor for a native build of the filter.
+    NoopDynamic,
     /// This filter with every policy that exists turned on.
     Filter,
 }
@@ -26,6 +29,7 @@ pub const ALL: &[Variant] = &[
     Variant::Bare,
     Variant::Native,
     Variant::NoopWasm,
+    Variant::NoopDynamic,
     Variant::Filter,
 ];
 
@@ -35,6 +39,7 @@ impl Variant {
             Self::Bare => "bare",
             Self::Native => "native",
             Self::NoopWasm => "noop-wasm",
+            Self::NoopDynamic => "noop-dynamic",
             Self::Filter => "filter",
         }
     }
@@ -100,6 +105,22 @@ fn wasm_filter(module_file: &str, configuration: Value) -> Value {
     })
 }
 
+/// A dynamic module's filter; Envoy loads `lib<module>.so` from `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`.
+fn dynamic_module_filter(module: &str, filter_name: &str, configuration: Value) -> Value {
+    json!({
+        "name": "envoy.filters.http.dynamic_modules",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": module},
+            "filter_name": filter_name,
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": configuration.to_string(),
+            },
+        },
+    })
+}
+
 fn native_filters() -> Vec<Value> {
     // helmet's defaults, what the filter sets by default.
     let mutations: Vec<Value> = HELMET_HEADERS
@@ -144,6 +165,11 @@ pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -
         Variant::Bare => vec![],
         Variant::Native => native_filters(),
         Variant::NoopWasm => vec![wasm_filter("noop.wasm", json!({}))],
+        Variant::NoopDynamic => vec![dynamic_module_filter(
+            crate::native::NOOP_DYNAMIC.lib_name,
+            "noop",
+            json!({}),
+        )],
         Variant::Filter => vec![wasm_filter("hardening.wasm", filter_config.clone())],
     };
     // Every variant buffers POST /users before answering it: a direct response sent before

@@ -1,0 +1,46 @@
+//! The native build's first step: a Rust Envoy dynamic module (`fixtures/noop-dynamic`, one
+//! response header) loads in the real Envoy 1.40 and serves.
+
+use serde_json::json;
+use test_harness::envoy::{Bootstrap, Envoy};
+use test_harness::{Request, backend};
+use xtask::native::{self, NOOP_DYNAMIC};
+
+#[test]
+fn the_noop_dynamic_module_loads_in_envoy_and_sets_its_header() {
+    native::ensure(&NOOP_DYNAMIC).expect("the module builds");
+    let mut config = Bootstrap::new(backend(), json!({})).to_json();
+    let manager = &mut config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    manager["http_filters"] = json!([
+        {
+            "name": "envoy.filters.http.dynamic_modules",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                "dynamic_module_config": {"name": NOOP_DYNAMIC.lib_name},
+                "filter_name": "noop",
+                "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "{}"},
+            },
+        },
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        },
+    ]);
+    let envoy = Envoy::start_config(&config, 2).expect("envoy starts");
+    for _ in 0..3 {
+        let response = envoy.send(&Request::get("/users"));
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.header_value("x-noop-dynamic"), Some("1"));
+        assert_eq!(
+            response.json_body()[0]["name"],
+            json!("Ada Lovelace"),
+            "the backend's answer"
+        );
+    }
+    let log = envoy.log();
+    assert!(
+        log.contains("Dynamic module ABI version v0.2.0 matched."),
+        "Envoy checked the module's ABI version:\n{log}"
+    );
+}
