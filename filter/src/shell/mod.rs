@@ -51,6 +51,8 @@ impl Context for PluginRoot {
 
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        // Should the host configure this root again, the counts kept so far go out first.
+        self.flush_counters();
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         // `${NAME}` secrets come from the VM's environment (vm_config.environment_variables).
         let engine = Engine::load(
