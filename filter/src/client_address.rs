@@ -1,8 +1,8 @@
 //! Where the `client_ip` rate-limit key comes from: Envoy's `source.address` (a property read
 //! per request, the default), or `X-Forwarded-For` in the request headers the filter has
 //! already read, with Envoy's own rule. The second is for a connection manager with
-//! `use_remote_address: true`: Envoy then appends the connection's peer to `X-Forwarded-For`
-//! before any filter runs, and its `source.address` is the entry `xff_num_trusted_hops` from
+//! `use_remote_address: true`: Envoy then appends the connection's peer (its own local address
+//! for a loopback peer) to `X-Forwarded-For` before any filter runs, and its `source.address` is the entry `xff_num_trusted_hops` from
 //! the right of the header the filter sees, exactly what this reads; it saves one host call
 //! that returns data. Where that entry is missing or not an address, Envoy used the peer, and
 //! so does the filter (the property read).
@@ -59,7 +59,7 @@ impl ClientAddress {
 
     /// The client's address from the request's headers, if this reads it there and they hold
     /// one; `None`: ask the host for `source.address`.
-    pub fn from_headers(self, headers: &Headers<'_>) -> Option<IpAddr> {
+    pub fn address_in(self, headers: &Headers<'_>) -> Option<IpAddr> {
         let Self::XForwardedFor { trusted_hops } = self else {
             return None;
         };
@@ -108,7 +108,7 @@ mod tests {
             .collect();
         let headers = Headers::new(pairs);
         ClientAddress::XForwardedFor { trusted_hops: hops }
-            .from_headers(&headers)
+            .address_in(&headers)
             .map(|ip| ip.to_string())
     }
 
@@ -154,7 +154,7 @@ mod tests {
             b"x-forwarded-for".as_slice(),
             b"192.0.2.1".as_slice(),
         )]);
-        assert_eq!(ClientAddress::Envoy.from_headers(&headers), None);
+        assert_eq!(ClientAddress::Envoy.address_in(&headers), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! Counts are kept in the VM ([`Metrics::add`]) and handed to the host in one batch
 //! ([`Metrics::drain`]) on the shell's tick, once a second (`exchange::FLUSH_PERIOD`): a host
-//! call per counter per request would be two or three of a GET's calls, and a counter read a
+//! call per counter per request would be one to three calls per request, and a counter read a
 //! second late costs an operator nothing (Prometheus scrapes every 15 s or more).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,8 +58,8 @@ pub struct Metrics {
     limits: Vec<(String, usize)>,
     /// Validated route and where its counters start.
     validations: Vec<(Option<usize>, usize)>,
-    /// What each counter gained since the last [`Metrics::drain`], by index. (Atomic only so
-    /// that the engine stays `Sync`; a VM is single-threaded.)
+    /// What each counter gained since the last [`Metrics::drain`], by index: atomic so that
+    /// counting needs only `&self` (a VM is single-threaded, so `Relaxed` is enough).
     pending: Vec<AtomicU64>,
 }
 

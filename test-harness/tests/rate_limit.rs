@@ -618,8 +618,10 @@ fn the_xff_detection_extension_trusts_only_the_balancers_addresses() {
 #[test]
 fn the_address_read_from_x_forwarded_for_is_the_one_envoy_computed() {
     // `client_address: {from: x_forwarded_for}` with the connection manager's hops keys by
-    // the address Envoy's source.address holds, without reading it: the same statuses for the
-    // same requests under Envoy's defaults, use_remote_address with 0 hops, and with 1 hop.
+    // the address Envoy's source.address holds: the same statuses for the same requests under
+    // Envoy's defaults, use_remote_address with 0 hops, and with 1 hop. (That the property is
+    // then not read is the host-call count of the unit test in exchange/rate_limit_tests.rs;
+    // the test client is on loopback, for which Envoy appends its own address.)
     let sequence = [
         "",
         "203.0.113.1",

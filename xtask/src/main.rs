@@ -23,9 +23,10 @@ cargo xtask <command>
           the children of any module) and that no function in filter/src or test-harness/src
           is over 80 lines; also the first step of `test`
   bench   measure requests/s and latency: bare Envoy, Envoy's native filters, a no-op Wasm
-          filter and this filter, alternated (--rounds 3 --seconds 5 --connections 32
-          --only SCENARIO); then the per-request cost inside the module and the core's
-          micro-benchmarks. Results in target/bench/
+          filter, a no-op dynamic module and this filter, alternated (--rounds 3 --seconds 5
+          --connections 32 --only SCENARIO --filter-config FILE); then Envoy's memory per
+          variant at 1 and 4 workers (--no-memory skips it), the per-request cost inside the
+          module and the core's micro-benchmarks. Results in target/bench/
   help    this text
 ";
 

@@ -56,9 +56,14 @@ pub fn build(module: &NativeModule) -> crate::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = paths::root().join("target");
     eprintln!("xtask: building {}", module.file_name());
+    // The host's own build: no target or flags meant for another (wasm.rs sets them), in the
+    // main target directory, whose native dependencies it shares with the tests.
     run(Command::new(&cargo)
         .current_dir(paths::root())
         .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--quiet", "--profile", "native", "--package"])
         .arg(module.package))?;
     let built = target_dir.join("native").join(module.file_name());

@@ -157,7 +157,8 @@ impl Engine {
         Break(self.refuse(state, head, PolicyName::Cors, answer, env))
     }
 
-    /// Through the environment: the client's address if a limit keys by it, one clock read,
+    /// Through the environment: the client's address if a limit keys by it (unless it is read
+    /// from `X-Forwarded-For`), one clock read,
     /// a shared-data read and write per limit. The RateLimit fields stay for the response.
     fn rate_limit(
         &self,
@@ -171,7 +172,7 @@ impl Engine {
         };
         let client = if limits.needs_client_address() {
             self.warn_if_client_address_forgeable(head, env);
-            match self.config.client_address.from_headers(head.headers) {
+            match self.config.client_address.address_in(head.headers) {
                 Some(ip) => Some(ip),
                 None => env
                     .client_address()

@@ -48,6 +48,7 @@ unsafe extern "C" {
         return_id: *mut u32,
     ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> Status;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
         start: usize,
@@ -179,6 +180,17 @@ pub fn define_counter(name: &str) -> Option<u32> {
 pub fn increment_counter(id: u32, by: u64) {
     // Counters only go up; a refused increment only loses a count.
     let _ = unsafe { proxy_increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)) };
+}
+
+/// Asks the host for a tick every `period` (the SDK's `set_tick_period` panics on a refusal);
+/// false if it refuses.
+pub fn set_tick_period(period: std::time::Duration) -> bool {
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: a plain value in, a status out.
+    matches!(
+        unsafe { proxy_set_tick_period_milliseconds(millis) },
+        Status::Ok
+    )
 }
 
 /// 16 random bytes from the host (WASI `random_get`).

@@ -34,7 +34,7 @@ struct PluginRoot {
 impl PluginRoot {
     fn flush_counters(&self) {
         if let Some(shared) = &self.shared {
-            // The exchange id is unused by counters.
+            // Counters belong to no exchange: the id is never read for them.
             let host = ExchangeHost::new(0, &shared.metrics);
             shared.plugin.flush_counters(&host);
         }
@@ -77,7 +77,12 @@ impl RootContext for PluginRoot {
         let plugin = Plugin::new(engine, host::now_unix_nanos());
         self.shared = Some(Rc::new(Shared { plugin, metrics }));
         // Counts are kept in the VM and handed to Envoy on this tick (`exchange::FLUSH_PERIOD`).
-        self.set_tick_period(exchange::FLUSH_PERIOD);
+        if !host::set_tick_period(exchange::FLUSH_PERIOD) {
+            host::log(
+                LogLevel::Error,
+                "the host refused a tick: counters reach it only when the plugin stops",
+            );
+        }
         true
     }
 

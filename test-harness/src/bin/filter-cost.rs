@@ -13,7 +13,8 @@ use xtask::bench::variants::filter_config;
 use xtask::wasm;
 
 /// The scenario's request as the filter sees it behind the benchmark's connection manager,
-/// which has `use_remote_address: true` and so appends the peer to X-Forwarded-For.
+/// which has `use_remote_address: true` and so appends an address to X-Forwarded-For (the
+/// peer's; Envoy's own for a loopback peer like the benchmark's).
 fn request(scenario: &Scenario) -> Request {
     let mut request =
         Request::new(scenario.method, scenario.path).header("x-forwarded-for", "127.0.0.1");

@@ -1,6 +1,6 @@
 //! Envoy's memory per variant, at 1 and at 4 workers, after a warm-up: admin `/memory`
-//! (tcmalloc's `allocated` and `heap_size`). With a Wasm module, V8 compiles and holds the
-//! module in each worker's VM, so memory follows the module's size and the number of workers.
+//! (tcmalloc's `allocated` and `heap_size`) and the process's resident memory, which also
+//! counts what V8 maps outside tcmalloc (each worker VM's Wasm memory, compiled code).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,6 +25,8 @@ pub struct Memory {
     pub allocated: u64,
     /// Bytes tcmalloc got from the system (`heap_size`).
     pub heap_size: u64,
+    /// The process's resident memory (`VmRSS`), if it could be read.
+    pub resident: Option<u64>,
     /// From the process start to the listener being up.
     pub start_seconds: f64,
 }
@@ -89,6 +91,7 @@ fn one(setup: &Setup<'_>, variant: Variant, workers: u32) -> crate::Result<Memor
         workers,
         allocated,
         heap_size,
+        resident: envoy.resident_bytes(),
         start_seconds: envoy.started_in.as_secs_f64(),
     })
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: the filter's cost per request, side by side with no filter, Envoy's
-//! native filters and the smallest Wasm filter, in one run with the variants alternated.
+//! native filters, the smallest Wasm filter and the smallest dynamic module, in one run with
+//! the variants alternated; then each variant's memory.
 
 pub mod helmet;
 pub mod memory;
@@ -352,6 +353,18 @@ impl RunningEnvoy {
                 });
             }
         }
+    }
+}
+
+impl RunningEnvoy {
+    /// The process's resident memory (`VmRSS`), which also counts what V8 maps outside
+    /// tcmalloc (Wasm memories, compiled code).
+    fn resident_bytes(&self) -> Option<u64> {
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.process.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kilobytes * 1024)
     }
 }
 

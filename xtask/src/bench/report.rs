@@ -200,19 +200,21 @@ fn memory_table(out: &mut String, memory: &[Memory], meta: &Meta) {
     }
     let _ = writeln!(
         out,
-        "\n| variant | module bytes | workers | allocated MB | heap MB | started in s |"
+        "\n| variant | module bytes | workers | allocated MB | heap MB | resident MB | started in s |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
     for m in memory {
         let module = module_bytes(meta, m.variant).map_or("-".to_string(), |b| b.to_string());
         let _ = writeln!(
             out,
-            "| {} | {module} | {} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {module} | {} | {:.1} | {:.1} | {} | {:.1} |",
             m.variant.name(),
             m.workers,
             mb(m.allocated),
             mb(m.heap_size),
+            m.resident
+                .map_or("-".to_string(), |r| format!("{:.1}", mb(r))),
             m.start_seconds
         );
     }
@@ -265,6 +267,7 @@ pub fn write_json(
                 "workers": m.workers,
                 "allocated_bytes": m.allocated,
                 "heap_bytes": m.heap_size,
+                "resident_bytes": m.resident,
                 "start_seconds": m.start_seconds,
             })
         })

@@ -141,7 +141,7 @@ pub fn prepare_tables<'l>(
 pub struct Inputs<'a> {
     /// Wall clock, nanoseconds since the Unix epoch.
     pub now: u64,
-    /// `source.address`, when a limit keys by client.
+    /// The client's address, when a limit keys by client (see `crate::client_address`).
     pub client: Option<IpAddr>,
     pub route: &'a str,
     pub shared: &'a dyn SharedData,
