@@ -2,9 +2,9 @@
 //! per request, the default), or `X-Forwarded-For` in the request headers the filter has
 //! already read, with Envoy's own rule. The second is for a connection manager with
 //! `use_remote_address: true`: Envoy then appends the connection's peer (its own local address
-//! for a loopback peer) to `X-Forwarded-For` before any filter runs, and its `source.address` is the entry `xff_num_trusted_hops` from
-//! the right of the header the filter sees, exactly what this reads; it saves one host call
-//! that returns data. Where that entry is missing or not an address, Envoy used the peer, and
+//! for a loopback peer) to `X-Forwarded-For` before any filter runs, and its `source.address`
+//! is the entry `xff_num_trusted_hops` from the right of the header the filter sees, exactly
+//! what this reads; it saves one host call that returns data. Where that entry is missing or not an address, Envoy used the peer, and
 //! so does the filter (the property read).
 
 use std::net::IpAddr;
@@ -65,16 +65,14 @@ impl ClientAddress {
         };
         let mut entries = headers.get_all("x-forwarded-for");
         let first = entries.next()?;
-        // Envoy keeps one X-Forwarded-For, its values joined by commas.
-        let rest: Vec<&str> = entries.collect();
-        if rest.is_empty() {
-            return last_address(first, trusted_hops);
+        match entries.next() {
+            None => last_address(first, trusted_hops),
+            // Envoy keeps one X-Forwarded-For, its values joined by commas.
+            Some(second) => {
+                let all: Vec<&str> = [first, second].into_iter().chain(entries).collect();
+                last_address(&all.join(","), trusted_hops)
+            }
         }
-        let joined = std::iter::once(first)
-            .chain(rest)
-            .collect::<Vec<_>>()
-            .join(",");
-        last_address(&joined, trusted_hops)
     }
 }
 

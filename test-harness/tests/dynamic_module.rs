@@ -4,6 +4,7 @@
 use serde_json::json;
 use test_harness::envoy::{Bootstrap, Envoy};
 use test_harness::{Request, backend};
+use xtask::bench::variants::dynamic_module_filter;
 use xtask::native::{self, NOOP_DYNAMIC};
 
 #[test]
@@ -13,15 +14,7 @@ fn the_noop_dynamic_module_loads_in_envoy_and_sets_its_header() {
     let manager = &mut config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
         ["typed_config"];
     manager["http_filters"] = json!([
-        {
-            "name": "envoy.filters.http.dynamic_modules",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
-                "dynamic_module_config": {"name": NOOP_DYNAMIC.lib_name},
-                "filter_name": "noop",
-                "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "{}"},
-            },
-        },
+        dynamic_module_filter(NOOP_DYNAMIC.lib_name, "noop", json!({})),
         {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},

@@ -158,8 +158,8 @@ impl Engine {
     }
 
     /// Through the environment: the client's address if a limit keys by it (unless it is read
-    /// from `X-Forwarded-For`), one clock read,
-    /// a shared-data read and write per limit. The RateLimit fields stay for the response.
+    /// from `X-Forwarded-For`), one clock read, a shared-data read and write per limit. The
+    /// RateLimit fields stay for the response.
     fn rate_limit(
         &self,
         state: &mut ExchangeState,
@@ -172,13 +172,14 @@ impl Engine {
         };
         let client = if limits.needs_client_address() {
             self.warn_if_client_address_forgeable(head, env);
-            match self.config.client_address.address_in(head.headers) {
-                Some(ip) => Some(ip),
-                None => env
-                    .client_address()
-                    .as_deref()
-                    .and_then(rate_limit::parse_ip),
-            }
+            self.config
+                .client_address
+                .address_in(head.headers)
+                .or_else(|| {
+                    env.client_address()
+                        .as_deref()
+                        .and_then(rate_limit::parse_ip)
+                })
         } else {
             None
         };

@@ -106,7 +106,7 @@ fn wasm_filter(module_file: &str, configuration: Value) -> Value {
 }
 
 /// A dynamic module's filter; Envoy loads `lib<module>.so` from `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`.
-fn dynamic_module_filter(module: &str, filter_name: &str, configuration: Value) -> Value {
+pub fn dynamic_module_filter(module: &str, filter_name: &str, configuration: Value) -> Value {
     json!({
         "name": "envoy.filters.http.dynamic_modules",
         "typed_config": {
