@@ -26,6 +26,7 @@ pub mod config;
 pub mod engine;
 pub mod environment;
 pub mod exchange;
+pub mod header_writes;
 pub mod logging;
 pub mod metrics;
 pub mod pairs;
@@ -40,3 +41,6 @@ pub mod time;
 
 #[cfg(all(target_family = "wasm", feature = "proxy"))]
 mod shell;
+
+#[cfg(all(not(target_family = "wasm"), feature = "native"))]
+mod native;

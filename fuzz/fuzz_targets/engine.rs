@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use arbitrary::Arbitrary;
 use hardening::config::Config;
 use hardening::engine::Engine;
-use hardening::policy::rate_limit::prepare_tables;
+use hardening::policy::rate_limit::RateStore;
 use hardening_fuzz::{Exchange, MemoryEnvironment, header_text, unmarked};
 use libfuzzer_sys::fuzz_target;
 
@@ -327,8 +327,8 @@ fuzz_target!(|input: Input| {
     let engine = &*ENGINE;
     let client = input.client.map(|n| format!("192.0.2.{n}:40000"));
     let env = MemoryEnvironment::new(engine.metric_names().len(), client);
-    let limits = engine.config().limits.iter().map(|l| l.as_ref());
-    prepare_tables(&env.shared, limits, SECRET).expect("tables");
+    let limits: Vec<_> = engine.config().limits.iter().map(|l| l.as_ref()).collect();
+    env.shared.prepare(&limits, SECRET).expect("tables");
     for request in input.requests.iter().take(8) {
         env.advance(u64::from(request.wait) * 1_000_000);
         let exchange = Exchange {

@@ -9,7 +9,8 @@ use hardening::engine::{BodyStep, Engine, ExchangeState, RequestDecision, Respon
 use hardening::environment::Environment;
 use hardening::logging::Level;
 use hardening::policy::health::Outcome as HealthOutcome;
-use hardening::environment::{MemorySharedData, SharedData};
+use hardening::environment::MemorySharedData;
+use hardening::policy::rate_limit::RateStore;
 use hardening::reply::LocalResponse;
 use hardening::request::Headers;
 use hardening::response::ResponseHeaders;
@@ -51,7 +52,7 @@ impl Environment for MemoryEnvironment {
         self.client.clone()
     }
 
-    fn shared_data(&self) -> &dyn SharedData {
+    fn rate_store(&self) -> &dyn RateStore {
         &self.shared
     }
 

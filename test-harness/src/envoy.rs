@@ -25,6 +25,29 @@ pub enum ConfigEncoding {
     Struct,
 }
 
+/// Which build of the filter a test's Envoy loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `dist/hardening.wasm` in Envoy's Wasm filter (V8).
+    Wasm,
+    /// `dist/libhardening.so` in Envoy's dynamic-modules filter.
+    Native,
+}
+
+/// The environment variable that picks the build the end-to-end tests run against:
+/// `HARDENING_BUILD=native`, or `wasm` (the default). `cargo xtask test` runs them for both.
+pub const BUILD_VAR: &str = "HARDENING_BUILD";
+
+impl Build {
+    pub fn from_env() -> Self {
+        match std::env::var(BUILD_VAR).as_deref() {
+            Ok("native") => Self::Native,
+            Ok("wasm") | Err(_) => Self::Wasm,
+            Ok(other) => panic!("{BUILD_VAR}={other}: expected `wasm` or `native`"),
+        }
+    }
+}
+
 /// An Envoy bootstrap for tests: one listener on a free port routing everything to one
 /// upstream, with the filter in front of the router.
 #[derive(Debug, Clone)]
@@ -33,11 +56,14 @@ pub struct Bootstrap {
     pub plugin_config: Value,
     pub encoding: ConfigEncoding,
     pub concurrency: u32,
+    /// The build of the filter ([`Build::from_env`]); a test fixture is always Wasm.
+    pub build: Build,
     /// The module to load (the filter, or a test fixture).
     pub module: &'static xtask::wasm::Module,
     /// Extra clusters (name, address) for HTTP calls.
     pub extra_clusters: Vec<(String, SocketAddr)>,
-    /// `vm_config.environment_variables.key_values`.
+    /// `vm_config.environment_variables.key_values` (Wasm), or Envoy's process environment
+    /// (native: the module reads the process's).
     pub env: Vec<(String, String)>,
     /// Whether to put the Wasm filter in the chain at all (false: Envoy alone).
     pub with_filter: bool,
@@ -70,6 +96,7 @@ impl Bootstrap {
             plugin_config,
             encoding: ConfigEncoding::StringValue,
             concurrency: 1,
+            build: Build::from_env(),
             module: &xtask::wasm::FILTER,
             extra_clusters: Vec::new(),
             env: Vec::new(),
@@ -110,6 +137,20 @@ impl Bootstrap {
     pub fn concurrency(mut self, workers: u32) -> Self {
         self.concurrency = workers;
         self
+    }
+
+    /// Whether the filter runs as the native dynamic module (never for a test fixture).
+    pub fn native(&self) -> bool {
+        self.build == Build::Native && self.module.dist_name == xtask::wasm::FILTER.dist_name
+    }
+
+    /// What starts each line the filter logs in Envoy's log.
+    pub fn filter_log_prefix(&self) -> &'static str {
+        if self.native() {
+            "[dynamic_modules] [:] "
+        } else {
+            "wasm log hardening hardening: "
+        }
     }
 
     pub fn module(mut self, module: &'static xtask::wasm::Module) -> Self {
@@ -184,7 +225,13 @@ impl Bootstrap {
 
     /// The HTTP filters of a request, and those of a WebSocket upgrade.
     fn http_filters(&self) -> (Vec<Value>, Vec<Value>) {
-        let wasm_filter = self.with_filter.then(|| self.wasm_filter());
+        let wasm_filter = self.with_filter.then(|| {
+            if self.native() {
+                self.dynamic_module_filter()
+            } else {
+                self.wasm_filter()
+            }
+        });
         let router = json!({
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -206,8 +253,9 @@ impl Bootstrap {
         (http_filters, upgrade_filters)
     }
 
-    fn wasm_filter(&self) -> Value {
-        let configuration = match self.encoding {
+    /// The filter's configuration as Envoy hands it over.
+    fn configuration(&self) -> Value {
+        match self.encoding {
             ConfigEncoding::StringValue => json!({
                 "@type": "type.googleapis.com/google.protobuf.StringValue",
                 "value": self.plugin_config.to_string(),
@@ -216,7 +264,24 @@ impl Bootstrap {
                 "@type": "type.googleapis.com/google.protobuf.Struct",
                 "value": self.plugin_config,
             }),
-        };
+        }
+    }
+
+    /// The native build in Envoy's dynamic-modules filter, with the same configuration.
+    fn dynamic_module_filter(&self) -> Value {
+        json!({
+            "name": "envoy.filters.http.dynamic_modules",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                "dynamic_module_config": {"name": xtask::native::FILTER.lib_name},
+                "filter_name": PLUGIN_NAME,
+                "filter_config": self.configuration(),
+            },
+        })
+    }
+
+    fn wasm_filter(&self) -> Value {
+        let configuration = self.configuration();
         let module = xtask::paths::dist().join(self.module.dist_name);
         let env: std::collections::BTreeMap<String, String> = self.env.iter().cloned().collect();
         json!({
@@ -262,6 +327,9 @@ fn static_cluster(name: &str, address: SocketAddr) -> Value {
     })
 }
 
+/// What Envoy puts before the name of a counter the native build defines, in Prometheus.
+pub const NATIVE_STATS_PREFIX: &str = "envoy_dynamicmodulescustom_";
+
 /// A running Envoy; killed when dropped.
 pub struct Envoy {
     child: Child,
@@ -278,14 +346,28 @@ impl Envoy {
     /// Starts Envoy and waits until its listener is ready. Builds the wasm and installs Envoy
     /// first if needed.
     pub fn start(bootstrap: &Bootstrap) -> Result<Self, String> {
-        xtask::wasm::ensure(bootstrap.module)?;
-        Self::start_config(&bootstrap.to_json(), bootstrap.concurrency)
+        if bootstrap.native() {
+            xtask::native::ensure(&xtask::native::FILTER)?;
+            Self::start_with_env(&bootstrap.to_json(), bootstrap.concurrency, &bootstrap.env)
+        } else {
+            xtask::wasm::ensure(bootstrap.module)?;
+            Self::start_config(&bootstrap.to_json(), bootstrap.concurrency)
+        }
     }
 
     /// Starts Envoy with a complete bootstrap (JSON) whose admin and first listener may use
     /// port 0.
     pub fn start_config(config: &Value, concurrency: u32) -> Result<Self, String> {
-        let (mut child, dir) = launch(config, concurrency)?;
+        Self::start_with_env(config, concurrency, &[])
+    }
+
+    /// [`Envoy::start_config`] with variables added to Envoy's environment.
+    pub fn start_with_env(
+        config: &Value,
+        concurrency: u32,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
+        let (mut child, dir) = launch(config, concurrency, env)?;
         let admin_path = dir.join("admin-address");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut envoy = loop {
@@ -360,11 +442,16 @@ impl Envoy {
     /// `/stats/prometheus` once the filter has handed Envoy its counts of what happened so
     /// far: its VMs keep counts and flush them on a 1 s tick (`exchange::FLUSH_PERIOD`), so
     /// this waits a tick and a half first.
+    ///
+    /// The native build's counters come out of Envoy's dynamic-modules namespace
+    /// (`envoy_dynamicmodulescustom_hardening_...`); they are given the Wasm build's names
+    /// (`hardening_...`) here, so that one assertion holds for both builds.
     pub fn prometheus(&self) -> String {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         self.admin_get("/stats/prometheus")
             .unwrap_or_else(|e| panic!("Envoy's stats: {e}\n{}", self.log()))
             .text()
+            .replace(NATIVE_STATS_PREFIX, "")
     }
 
     /// Sends a request to the listener.
@@ -388,7 +475,11 @@ impl Drop for Envoy {
     }
 }
 
-fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), String> {
+fn launch(
+    bootstrap: &Value,
+    concurrency: u32,
+    env: &[(String, String)],
+) -> Result<(Child, PathBuf), String> {
     // The demo config and most tests load the filter.
     xtask::wasm::ensure(&xtask::wasm::FILTER)?;
     let envoy_bin = xtask::envoy::ensure()?;
@@ -406,6 +497,7 @@ fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), Strin
     let child = Command::new(&envoy_bin)
         // Where `dynamic_module_config.name` finds its `lib<name>.so`.
         .env(xtask::native::SEARCH_PATH_VAR, xtask::paths::dist())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("-c")
         .arg(&config)
         .arg("--admin-address-path")
@@ -415,7 +507,7 @@ fn launch(bootstrap: &Value, concurrency: u32) -> Result<(Child, PathBuf), Strin
             "--log-level",
             "info",
             "--component-log-level",
-            "wasm:debug",
+            "wasm:debug,dynamic_modules:debug",
         ])
         .arg("--concurrency")
         .arg(concurrency.to_string())

@@ -37,7 +37,10 @@ fn misspelled_key_makes_envoy_refuse_the_filter() {
         let bootstrap = Bootstrap::new(backend(), config).encoding(encoding);
         let log = Envoy::start_expecting_failure(&bootstrap).expect("envoy refuses the config");
         assert!(
-            log.contains("wasm log hardening hardening: invalid configuration at `routes[0].match.methds`: unknown field `methds`, expected one of `path`, `prefix`, `methods`"),
+            log.contains(&format!(
+                "{}invalid configuration at `routes[0].match.methds`: unknown field `methds`, expected one of `path`, `prefix`, `methods`",
+                bootstrap.filter_log_prefix()
+            )),
             "{encoding:?}: the refusal does not name the field:\n{log}"
         );
     }

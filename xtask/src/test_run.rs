@@ -10,7 +10,7 @@ use std::thread;
 
 use crate::fuzz::{self, Fuzzer};
 use crate::process::run;
-use crate::{core_tests, envoy, layers, paths, wasm};
+use crate::{core_tests, envoy, layers, native, paths, wasm};
 
 /// Seconds each fuzz target runs in `cargo xtask test`, two at a time (the whole run: about
 /// `FUZZ_SECONDS * targets / 2`).
@@ -41,6 +41,8 @@ pub fn run_all(extra: &[String]) -> crate::Result<()> {
         native
     })?;
     run(native_tests().args(extra))?;
+    // The end-to-end tests again, against the native build of the filter.
+    run(native_e2e_tests().args(extra))?;
     if complete {
         core_tests::run_on_wasm32()?;
     }
@@ -63,6 +65,9 @@ fn build_wasm(with_wasm32_units: bool) -> crate::Result<()> {
     for module in wasm::MODULES {
         wasm::ensure(module)?;
     }
+    for module in native::MODULES {
+        native::ensure(module)?;
+    }
     if with_wasm32_units {
         core_tests::build_for_wasm32()?;
     }
@@ -74,6 +79,29 @@ fn native_tests() -> Command {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(paths::root())
         .args(["test", "--workspace", "--locked"]);
+    cmd
+}
+
+/// The test targets that drive a real Envoy with the filter; run a second time with
+/// `HARDENING_BUILD=native` (the same scenarios against `dist/libhardening.so`).
+pub const E2E_TARGETS: &[&str] = &[
+    "e2e_foundation",
+    "cors",
+    "operations",
+    "rate_limit",
+    "security_headers",
+    "validation",
+];
+
+fn native_e2e_tests() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(paths::root())
+        .env("HARDENING_BUILD", "native")
+        .args(["test", "--locked", "--package", "test-harness"]);
+    for target in E2E_TARGETS {
+        cmd.args(["--test", target]);
+    }
     cmd
 }
 

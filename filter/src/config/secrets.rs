@@ -147,7 +147,7 @@ fn expand_with(
             (None, Some(default)) => out.push_str(default),
             (None, None) => {
                 return Err(format!(
-                    "the required secret {name} is not set (add it to vm_config.environment_variables, or write ${{{name}:-default}})"
+                    "the required secret {name} is not set (add it to vm_config.environment_variables, or Envoy's environment for the native build, or write ${{{name}:-default}})"
                 ));
             }
         }
@@ -210,7 +210,7 @@ mod tests {
         let error = substitute(&mut config, &env, &mut Used::default()).expect_err("missing");
         assert_eq!(
             error.to_string(),
-            "invalid configuration at `defaults.cors.allow_origins[1]`: the required secret OTHER_ORIGIN is not set (add it to vm_config.environment_variables, or write ${OTHER_ORIGIN:-default})"
+            "invalid configuration at `defaults.cors.allow_origins[1]`: the required secret OTHER_ORIGIN is not set (add it to vm_config.environment_variables, or Envoy's environment for the native build, or write ${OTHER_ORIGIN:-default})"
         );
         let mut config = json!({"health": {"checks": {"db": {"headers": {"authorization": "Bearer ${API_TOKEN}"}}}}});
         substitute(&mut config, &env, &mut Used::default()).expect("substituted");

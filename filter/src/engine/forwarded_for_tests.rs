@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Config;
-use crate::environment::{Environment, MemorySharedData, SharedData};
+use crate::environment::{Environment, MemorySharedData};
 use crate::logging::Level;
 use crate::request::Headers;
 
@@ -29,7 +29,7 @@ impl Environment for Recorder {
         self.client_reads.set(self.client_reads.get() + 1);
         Some("192.0.2.7:41000".into())
     }
-    fn shared_data(&self) -> &dyn SharedData {
+    fn rate_store(&self) -> &dyn RateStore {
         &self.shared
     }
     fn increment(&self, _metric: usize, _by: u64) {}

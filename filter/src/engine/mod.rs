@@ -1,7 +1,8 @@
 //! The per-request decisions: which policies apply to a request, what they decide about it,
 //! and what they do to its response. It reads the request and response through views its
 //! caller hands it; through an [`Environment`] it reads the clock and the client's address,
-//! reads and writes shared data (rate-limit buckets), bumps counters and writes log lines.
+//! reads and writes the rate limiter's store (its buckets), bumps counters and writes log
+//! lines.
 //! What the host must do (answer, hold, let go, write headers) it returns to its caller.
 //!
 //! By phase: setup here; [`request`] (route, health, HTTPS redirect, CORS, rate limits,
@@ -22,11 +23,10 @@ mod types;
 use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
-use crate::environment::SharedData;
 use crate::metrics::Metrics;
 use crate::policy::cors;
 use crate::policy::health::Health;
-use crate::policy::rate_limit::{self, KeyHasher};
+use crate::policy::rate_limit::{KeyHasher, Limit, RateStore};
 use crate::policy::validate::UnknownRoutes;
 use crate::request::RequestHead;
 use crate::routes::Route;
@@ -68,20 +68,20 @@ impl Engine {
     }
 
     /// A VM's engine from the plugin configuration's bytes: decoded, its `${NAME}` secrets
-    /// looked up with `secret`, compiled, and its shared state created (the rate-limit key
-    /// hash secret is `fresh_secret()` unless another VM made one). The error is the line
-    /// that says why the config is refused.
+    /// looked up with `secret`, compiled, and its shared state created in `store` (the
+    /// rate-limit key hash secret is `fresh_secret()` unless another worker made one). The
+    /// error is the line that says why the config is refused.
     pub fn load(
         bytes: &[u8],
         secret: &dyn Fn(&str) -> Option<String>,
-        shared: &dyn SharedData,
+        store: &dyn RateStore,
         fresh_secret: impl FnOnce() -> Result<[u8; 16], String>,
     ) -> Result<Self, String> {
         let config = Config::from_bytes_with_env(bytes, secret).map_err(|e| e.to_string())?;
         let mut engine = Self::new(config);
         // Only rate limits key their state with the secret: no random bytes asked for otherwise.
         if !engine.config.limits.is_empty() {
-            engine.prepare(shared, fresh_secret()?)?;
+            engine.prepare(store, fresh_secret()?)?;
         }
         Ok(engine)
     }
@@ -96,22 +96,16 @@ impl Engine {
         self.reads_request_headers
     }
 
-    /// Creates what shared state the config needs (rate-limit tables, the key hash secret) if
-    /// another VM has not already; run when a VM loads the config.
-    pub fn prepare(
-        &mut self,
-        shared: &dyn SharedData,
-        fresh_secret: [u8; 16],
-    ) -> Result<(), String> {
+    /// Creates what shared state the config needs in `store` (rate-limit tables, the key hash
+    /// secret) if another worker has not already; run when a worker loads the config.
+    pub fn prepare(&mut self, store: &dyn RateStore, fresh_secret: [u8; 16]) -> Result<(), String> {
         if self.config.limits.is_empty() {
             return Ok(());
         }
-        let hasher = rate_limit::prepare_tables(
-            shared,
-            self.config.limits.iter().map(|l| l.as_ref()),
-            fresh_secret,
-        )
-        .map_err(|e| format!("rate limiting: {e}"))?;
+        let limits: Vec<&Limit> = self.config.limits.iter().map(|l| l.as_ref()).collect();
+        let hasher = store
+            .prepare(&limits, fresh_secret)
+            .map_err(|e| format!("rate limiting: {e}"))?;
         self.hasher = Some(hasher);
         Ok(())
     }

@@ -187,7 +187,7 @@ impl Engine {
             now: env.now_unix_nanos(),
             client,
             route: route.map_or("", |r| r.name.as_str()),
-            shared: env.shared_data(),
+            store: env.rate_store(),
             hasher,
         };
         let outcome = limits.check(head, &inputs);

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::config::Config;
-use crate::environment::{Environment, MemorySharedData, SharedData};
+use crate::environment::{Environment, MemorySharedData};
 use crate::logging::Level;
 use crate::reply::LocalResponse;
 use crate::request::Headers;
@@ -27,7 +27,7 @@ impl Environment for MemoryEnvironment {
     fn client_address(&self) -> Option<String> {
         Some("192.0.2.7:41000".into())
     }
-    fn shared_data(&self) -> &dyn SharedData {
+    fn rate_store(&self) -> &dyn RateStore {
         &self.shared
     }
     fn increment(&self, _metric: usize, _by: u64) {}

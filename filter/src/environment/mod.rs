@@ -3,7 +3,7 @@
 //! `shell/host.rs`) and [`Recording`] implements in memory for native tests:
 //!
 //! - [`Environment`]: what the engine's decisions need: the clock, the client's address,
-//!   shared data, counters, log lines;
+//!   the rate limiter's store (shared data in Wasm), counters, log lines;
 //! - [`Host`]: what driving one exchange needs besides: its header maps read and written
 //!   whole, its body, local replies (to it, or to exchanges that waited for its health run),
 //!   HTTP calls to clusters with their timeouts.
@@ -13,20 +13,23 @@
 
 mod host;
 mod recording;
-mod shared_data;
 
 pub use host::{EncodedMap, HeaderMap, Host, HttpCall};
 pub use recording::{Call, Recording, RecordingHost, Stream};
-pub use shared_data::{GetError, MemorySharedData, SetError, SharedData};
+// Shared data belongs to the rate limiter that keeps its tables there; the shells implement it.
+pub use crate::policy::rate_limit::{GetError, MemorySharedData, SetError, SharedData};
 
 use crate::logging::Level;
+use crate::policy::rate_limit::RateStore;
 
 pub trait Environment {
     /// Wall clock, nanoseconds since the Unix epoch.
     fn now_unix_nanos(&self) -> u64;
     /// The downstream address Envoy computed (`source.address`, `ip:port`).
     fn client_address(&self) -> Option<String>;
-    fn shared_data(&self) -> &dyn SharedData;
+    /// Where rate limits keep their state, shared by every worker: shared data in a Wasm
+    /// build (every [`SharedData`] is a store), process memory in a native one.
+    fn rate_store(&self) -> &dyn RateStore;
     /// Adds to the counter at `metric` in [`crate::engine::Engine::metric_names`].
     fn increment(&self, metric: usize, by: u64);
     /// Writes a line to the host's log.

@@ -12,6 +12,7 @@ use super::{
     EncodedMap, Environment, GetError, Host, HttpCall, MemorySharedData, SetError, SharedData,
 };
 use crate::logging::Level;
+use crate::policy::rate_limit::RateStore;
 use crate::reply::LocalResponse;
 use crate::response::ResponseHeaders;
 
@@ -236,7 +237,8 @@ impl Environment for Recording {
         self.client.borrow().clone()
     }
 
-    fn shared_data(&self) -> &dyn SharedData {
+    /// Shared data, its reads and writes counted.
+    fn rate_store(&self) -> &dyn RateStore {
         self
     }
 
@@ -282,8 +284,8 @@ impl Environment for RecordingHost<'_> {
         self.recording.client_address()
     }
 
-    fn shared_data(&self) -> &dyn SharedData {
-        self.recording.shared_data()
+    fn rate_store(&self) -> &dyn RateStore {
+        self.recording.rate_store()
     }
 
     fn increment(&self, metric: usize, by: u64) {

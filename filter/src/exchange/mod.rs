@@ -6,10 +6,12 @@
 
 mod health;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{BodyStep, Engine, ExchangeState, RequestDecision, ResponseDecision};
 use crate::environment::{Environment, HeaderMap, Host};
+use crate::reply::LocalResponse;
 use crate::request::Headers;
 use crate::response::ResponseHeaders;
 use health::{HealthRun, HealthRuns};
@@ -20,16 +22,17 @@ pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
 
 /// What a VM's exchanges share: the engine, and the health endpoint's cache and run.
 pub struct Plugin {
-    engine: Engine,
+    /// Shared by the worker threads of a native build; a Wasm VM's own.
+    engine: Arc<Engine>,
     /// When the VM loaded the config (for the health endpoint's uptime).
     started_at: u64,
     health: HealthRuns,
 }
 
 impl Plugin {
-    pub fn new(engine: Engine, started_at: u64) -> Self {
+    pub fn new(engine: impl Into<Arc<Engine>>, started_at: u64) -> Self {
         Self {
-            engine,
+            engine: engine.into(),
             started_at,
             health: HealthRuns::default(),
         }
@@ -151,6 +154,55 @@ impl Exchange {
                 host.send_reply(&response);
                 Flow::Pause
             }
+        }
+    }
+}
+
+impl Exchange {
+    /// A reply this filter sends in the request phase, as the exchange's response policies
+    /// edit it (CORS, RateLimit fields, security headers), for hosts that do not pass a
+    /// filter's own local reply back through its response callbacks: Envoy's dynamic modules.
+    /// (proxy-wasm does, and `on_response_headers` edits it there.)
+    pub fn edit_own_reply(
+        &self,
+        plugin: &Plugin,
+        env: &dyn Environment,
+        reply: LocalResponse,
+    ) -> LocalResponse {
+        let Some(state) = self.state.as_ref() else {
+            return reply;
+        };
+        if !state.policies.edits_response_headers() {
+            return reply;
+        }
+        let status = reply.status.to_string();
+        let pairs = std::iter::once((&b":status"[..], status.as_bytes()))
+            .chain(
+                reply
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+            )
+            .collect();
+        let mut headers = ResponseHeaders::new(pairs);
+        let edited = match plugin.engine.on_response_headers(state, &mut headers, env) {
+            ResponseDecision::Continue => headers
+                .pairs()
+                .iter()
+                .filter(|(k, _)| !k.starts_with(b":"))
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    )
+                })
+                .collect(),
+            ResponseDecision::Replace(replacement) => return replacement,
+        };
+        LocalResponse {
+            status: reply.status,
+            headers: edited,
+            body: reply.body,
         }
     }
 }

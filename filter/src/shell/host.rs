@@ -9,6 +9,7 @@ use proxy_wasm::types::{LogLevel, MapType, MetricType, Status};
 
 use crate::environment::{EncodedMap, Environment, GetError, Host, HttpCall, SetError, SharedData};
 use crate::logging::Level;
+use crate::policy::rate_limit::RateStore;
 use crate::reply::LocalResponse;
 use crate::response::ResponseHeaders;
 
@@ -242,7 +243,7 @@ impl Environment for ExchangeHost<'_> {
         property(b"source\0address").and_then(|bytes| String::from_utf8(bytes).ok())
     }
 
-    fn shared_data(&self) -> &dyn SharedData {
+    fn rate_store(&self) -> &dyn RateStore {
         &HostSharedData
     }
 

@@ -106,6 +106,7 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
     wasm::ensure(&wasm::FILTER)?;
     wasm::ensure(&wasm::NOOP)?;
     crate::native::ensure(&crate::native::NOOP_DYNAMIC)?;
+    crate::native::ensure(&crate::native::FILTER)?;
     let envoy_bin = envoy::ensure()?;
     let wrk_bin = ensure_wrk()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

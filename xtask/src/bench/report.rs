@@ -88,6 +88,7 @@ pub struct Meta {
     pub filter_bytes: u64,
     pub noop_bytes: u64,
     pub noop_dynamic_bytes: u64,
+    pub dynamic_bytes: u64,
     pub rounds: usize,
     pub seconds: u64,
     pub connections: u32,
@@ -125,6 +126,7 @@ impl Meta {
             filter_bytes: size("hardening.wasm"),
             noop_bytes: size("noop.wasm"),
             noop_dynamic_bytes: size(&crate::native::NOOP_DYNAMIC.file_name()),
+            dynamic_bytes: size(&crate::native::FILTER.file_name()),
             rounds: options.rounds,
             seconds: options.duration.as_secs(),
             connections: options.connections,
@@ -139,6 +141,7 @@ fn module_bytes(meta: &Meta, variant: Variant) -> Option<u64> {
         Variant::Filter => Some(meta.filter_bytes),
         Variant::NoopWasm => Some(meta.noop_bytes),
         Variant::NoopDynamic => Some(meta.noop_dynamic_bytes),
+        Variant::Dynamic => Some(meta.dynamic_bytes),
         Variant::Bare | Variant::Native => None,
     }
 }
@@ -162,8 +165,8 @@ pub fn table(cells: &[Cell], memory: &[Memory], meta: &Meta) -> String {
     );
     let _ = writeln!(
         out,
-        "module sizes: filter {} bytes, noop {} bytes, noop-dynamic {} bytes\n",
-        meta.filter_bytes, meta.noop_bytes, meta.noop_dynamic_bytes
+        "module sizes: filter {} bytes, noop {} bytes, noop-dynamic {} bytes, dynamic {} bytes\n",
+        meta.filter_bytes, meta.noop_bytes, meta.noop_dynamic_bytes, meta.dynamic_bytes
     );
     let _ = writeln!(
         out,
@@ -276,7 +279,7 @@ pub fn write_json(
         "date": meta.date,
         "machine": {"cpu": meta.cpu, "cpus": meta.cpus, "pinned": meta.pinned},
         "envoy": meta.envoy,
-        "module_bytes": {"filter": meta.filter_bytes, "noop": meta.noop_bytes, "noop_dynamic": meta.noop_dynamic_bytes},
+        "module_bytes": {"filter": meta.filter_bytes, "noop": meta.noop_bytes, "noop_dynamic": meta.noop_dynamic_bytes, "dynamic": meta.dynamic_bytes},
         "load": {"tool": "wrk", "threads": 1, "connections": meta.connections, "seconds": meta.seconds, "rounds": meta.rounds},
         "summary": summary,
         "memory": memory,

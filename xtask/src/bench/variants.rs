@@ -23,6 +23,9 @@ pub enum Variant {
     NoopDynamic,
     /// This filter with every policy that exists turned on.
     Filter,
+    /// The same filter and configuration as `Filter`, as the native dynamic module
+    /// (`dist/libhardening.so`).
+    Dynamic,
 }
 
 pub const ALL: &[Variant] = &[
@@ -31,6 +34,7 @@ pub const ALL: &[Variant] = &[
     Variant::NoopWasm,
     Variant::NoopDynamic,
     Variant::Filter,
+    Variant::Dynamic,
 ];
 
 impl Variant {
@@ -41,6 +45,7 @@ impl Variant {
             Self::NoopWasm => "noop-wasm",
             Self::NoopDynamic => "noop-dynamic",
             Self::Filter => "filter",
+            Self::Dynamic => "dynamic",
         }
     }
 }
@@ -171,6 +176,11 @@ pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -
             json!({}),
         )],
         Variant::Filter => vec![wasm_filter("hardening.wasm", filter_config.clone())],
+        Variant::Dynamic => vec![dynamic_module_filter(
+            crate::native::FILTER.lib_name,
+            "hardening",
+            filter_config.clone(),
+        )],
     };
     // Every variant buffers POST /users before answering it: a direct response sent before
     // the request body has arrived makes Envoy close the connection, which would measure

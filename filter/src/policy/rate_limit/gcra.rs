@@ -1,6 +1,7 @@
-//! GCRA decisions by the `governor` crate over a slot of the shared table: governor does the
-//! arithmetic; its state store here reads the bucket with its CAS, lets governor decide, and
-//! writes back with that CAS, retrying (bounded) when another worker wrote in between.
+//! GCRA decisions by the `governor` crate over a slot of a table's bucket, whatever the store
+//! ([`BucketCell`]): governor does the arithmetic; its state store here reads the bucket with
+//! its version, lets governor decide, and writes back if that version still holds, retrying
+//! (bounded) when another worker wrote in between.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -11,8 +12,9 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 
+use super::shared_data::SetError;
+use super::table::BucketCell;
 use super::table::{Bucket, Placement};
-use crate::environment::{SetError, SharedData};
 
 /// How many times a write that lost a CAS race is retried before the store counts as failed.
 pub const MAX_CAS_RETRIES: u32 = 8;
@@ -44,8 +46,7 @@ struct Record {
 }
 
 struct SlotStore<'a> {
-    shared: &'a dyn SharedData,
-    bucket_key: &'a str,
+    cell: &'a dyn BucketCell,
     fingerprint: u64,
     now: u64,
     /// `t + tau`: a TAT further than this ahead of now can only come from a clock that went
@@ -63,16 +64,15 @@ impl StateStore for SlotStore<'_> {
     {
         let mut record = self.record.borrow_mut();
         for _ in 0..=MAX_CAS_RETRIES {
-            let (bytes, cas) = match self.shared.get(self.bucket_key) {
-                Ok(Some((bytes, cas))) => (bytes, Some(cas)),
+            let (mut bucket, version) = match self.cell.read() {
+                Ok(Some((bucket, version))) => (bucket, Some(version)),
                 // Buckets are created when the config loads; a missing one is created here.
-                Ok(None) => (Vec::new(), None),
+                Ok(None) => (Bucket::default(), None),
                 Err(_) => {
                     record.failed = true;
                     break;
                 }
             };
-            let mut bucket = Bucket::decode(&bytes);
             let placement = bucket.place(self.fingerprint, self.now);
             let ceiling = self.now.saturating_add(self.capacity);
             let stored = match placement {
@@ -91,7 +91,7 @@ impl StateStore for SlotStore<'_> {
                             (bucket.slot_mut(placement.index()), previous)
                         {
                             slot.tat = tat;
-                            let _ = self.shared.set(self.bucket_key, &bucket.encode(), cas);
+                            let _ = self.cell.write(&bucket, version);
                         }
                     }
                     return Err(refused);
@@ -103,7 +103,7 @@ impl StateStore for SlotStore<'_> {
                 }
                 slot.tat = new_tat.into();
             }
-            match self.shared.set(self.bucket_key, &bucket.encode(), cas) {
+            match self.cell.write(&bucket, version) {
                 Ok(()) => {
                     record.written_tat = Some(new_tat.into());
                     return Ok(value);
@@ -134,28 +134,36 @@ pub struct Check {
     pub retry_after: Duration,
     /// CAS races lost (and retried).
     pub conflicts: u32,
-    /// Shared data failed (or every retry lost its race): the decision is not valid.
+    /// The store failed (or every retry lost its race): the decision is not valid.
     pub store_failed: bool,
     /// The key shared a slot with another key (its bucket was full of live keys).
     pub shared_slot: bool,
 }
 
-/// Runs governor's GCRA for one key (its bucket and fingerprint) at `now` (ns since the
-/// Unix epoch).
-pub fn check(
-    quota: Quota,
-    shared: &dyn SharedData,
-    bucket_key: &str,
-    fingerprint: u64,
-    now: u64,
-) -> Check {
+impl Check {
+    /// No decision: the key's bucket could not be reached (the caller applies `on_error`).
+    pub fn failed() -> Self {
+        Self {
+            allowed: true,
+            remaining: 0,
+            reset_after: Duration::ZERO,
+            retry_after: Duration::ZERO,
+            conflicts: 0,
+            store_failed: true,
+            shared_slot: false,
+        }
+    }
+}
+
+/// Runs governor's GCRA for one key (its bucket's cell and its fingerprint there) at `now`
+/// (ns since the Unix epoch).
+pub fn check(quota: Quota, cell: &dyn BucketCell, fingerprint: u64, now: u64) -> Check {
     let clock = Cell::new(0);
     let record = RefCell::new(Record::default());
     let t = u64::try_from(quota.replenish_interval().as_nanos()).unwrap_or(u64::MAX);
     let tau = t.saturating_mul(u64::from(quota.burst_size().get()).saturating_sub(1));
     let store = SlotStore {
-        shared,
-        bucket_key,
+        cell,
         fingerprint,
         now,
         capacity: t.saturating_add(tau),

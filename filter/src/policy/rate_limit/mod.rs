@@ -1,12 +1,17 @@
-//! Rate limiting: GCRA (the `governor` crate) over a fixed table in proxy-wasm shared data,
-//! so a limit holds across all of Envoy's worker VMs, with bounded memory, and the IETF
-//! RateLimit header fields on every response.
+//! Rate limiting: GCRA (the `governor` crate) over a fixed table in a store every worker
+//! shares ([`RateStore`]: proxy-wasm shared data across Envoy's worker VMs, or atomics in
+//! process memory across a native build's worker threads), so a limit holds across all of
+//! Envoy's workers, with bounded memory, and the IETF RateLimit header fields on every
+//! response.
 
+mod atomic_table;
 mod compile;
 mod gcra;
 mod headers;
 mod key;
 pub mod raw;
+mod shared_data;
+mod store;
 mod table;
 
 use std::hash::Hasher;
@@ -19,13 +24,15 @@ use governor::Quota;
 use http::StatusCode;
 use siphasher::sip128::{Hasher128, SipHasher13};
 
+pub use atomic_table::{AtomicTables, TableRegistry};
 pub use compile::{DEFAULT_MESSAGE, DEFAULT_SLOTS, compile};
 pub use gcra::{Check, MAX_CAS_RETRIES, check};
 pub use key::{KeyPart, KeySpec, parse_ip};
 pub use raw::{MissingKey, Mode, OnError, RawLimits};
-pub use table::{BUCKET_BYTES, SLOTS_PER_BUCKET};
+pub use shared_data::{GetError, MemorySharedData, SetError, SharedData};
+pub use store::RateStore;
+pub use table::{BUCKET_BYTES, Bucket, BucketCell, SLOTS_PER_BUCKET, Slot};
 
-use crate::environment::SharedData;
 use crate::problem::Problem;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
@@ -44,9 +51,10 @@ pub struct Limit {
     pub mode: Mode,
     pub message: String,
     pub on_error: OnError,
-    /// Shared-data keys of the table (8 slots each).
+    /// Buckets of the table (8 slots each).
     pub buckets: u32,
-    /// Shared-data key prefix of the table; its buckets are `<table><n>`.
+    /// The table's name in its store; in shared data, the key prefix of its buckets
+    /// (`<table><n>`).
     pub table: String,
     /// This limit's member of `RateLimit-Policy`: `"name";q=100;w=900`.
     pub policy_item: String,
@@ -60,12 +68,13 @@ pub struct RateLimits {
 }
 
 impl Limit {
+    /// The shared-data key of bucket `bucket` of the table.
     pub fn bucket_key(&self, bucket: u32) -> String {
         format!("{}{bucket}", self.table)
     }
 }
 
-/// Keys are hashed with a per-process secret (shared by the VMs through shared data), so
+/// Keys are hashed with a per-process secret (shared by the workers through their store), so
 /// clients cannot aim their keys at one bucket.
 #[derive(Debug, Clone)]
 pub struct KeyHasher {
@@ -88,55 +97,6 @@ impl KeyHasher {
     }
 }
 
-/// Shared-data key of the hash secret.
-const SECRET_KEY: &str = "hardening.rl.secret";
-
-/// Makes sure the hash secret and every table exist, and returns the hasher. Run when a VM
-/// loads its config: Envoy's configuration canary runs first, on the main thread, before any
-/// worker serves, so it creates everything; later VMs find it done. Creating each bucket up
-/// front means no two workers can race to create one (Envoy's `set` ignores the CAS on a key
-/// that does not exist yet).
-pub fn prepare_tables<'l>(
-    shared: &dyn SharedData,
-    limits: impl IntoIterator<Item = &'l Limit>,
-    fresh_secret: [u8; 16],
-) -> Result<KeyHasher, &'static str> {
-    let read_secret = || -> Result<Option<[u8; 16]>, &'static str> {
-        match shared.get(SECRET_KEY) {
-            Ok(Some((bytes, _))) => Ok(bytes.try_into().ok()),
-            Ok(None) => Ok(None),
-            Err(_) => Err("cannot read shared data"),
-        }
-    };
-    let secret = match read_secret()? {
-        Some(secret) => secret,
-        None => {
-            shared
-                .set(SECRET_KEY, &fresh_secret, None)
-                .map_err(|_| "cannot write shared data")?;
-            read_secret()?.ok_or("the rate-limit secret did not persist")?
-        }
-    };
-    for limit in limits {
-        let ready = format!("{}ready", limit.table);
-        if matches!(shared.get(&ready), Ok(Some(_))) {
-            continue;
-        }
-        for bucket in 0..limit.buckets {
-            let key = limit.bucket_key(bucket);
-            if matches!(shared.get(&key), Ok(None)) {
-                shared
-                    .set(&key, &[], None)
-                    .map_err(|_| "cannot write shared data")?;
-            }
-        }
-        shared
-            .set(&ready, b"1", None)
-            .map_err(|_| "cannot write shared data")?;
-    }
-    Ok(KeyHasher::new(secret))
-}
-
 /// What the limiter needs from outside, per request.
 pub struct Inputs<'a> {
     /// Wall clock, nanoseconds since the Unix epoch.
@@ -144,7 +104,7 @@ pub struct Inputs<'a> {
     /// The client's address, when a limit keys by client (see `crate::client_address`).
     pub client: Option<IpAddr>,
     pub route: &'a str,
-    pub shared: &'a dyn SharedData,
+    pub store: &'a dyn RateStore,
     pub hasher: &'a KeyHasher,
 }
 
@@ -234,13 +194,7 @@ impl<'l> Progress<'l> {
             key.extend_from_slice(b"\0missing");
         }
         let (bucket, fingerprint) = inputs.hasher.locate(limit, key);
-        let result = check(
-            limit.quota,
-            inputs.shared,
-            &limit.bucket_key(bucket),
-            fingerprint,
-            inputs.now,
-        );
+        let result = inputs.store.check(limit, bucket, fingerprint, inputs.now);
         if result.conflicts > 0 {
             self.event(limit, Event::StoreConflicts(result.conflicts));
         }
@@ -318,7 +272,7 @@ fn missing_key_refusal(missing: &MissingHeader, request: &RequestHead<'_, '_>) -
     LocalResponse::problem(&problem, request.request_id())
 }
 
-/// 503: shared data failed and the limit says `on_error: deny`.
+/// 503: the store failed and the limit says `on_error: deny`.
 fn unavailable_refusal(request: &RequestHead<'_, '_>) -> LocalResponse {
     let problem = Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -344,5 +298,7 @@ fn limited_refusal(limit: &Limit, result: &Check, request: &RequestHead<'_, '_>)
     refusal
 }
 
+#[cfg(test)]
+mod atomic_table_tests;
 #[cfg(test)]
 mod tests;

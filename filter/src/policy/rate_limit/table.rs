@@ -8,9 +8,20 @@
 //! live slot. Sharing is fail-safe: two keys on one slot share one budget, so neither gets
 //! more than its limit.
 
+use super::shared_data::{GetError, SetError};
+
 pub const SLOTS_PER_BUCKET: usize = 8;
 const SLOT_BYTES: usize = 16;
 pub const BUCKET_BYTES: usize = SLOTS_PER_BUCKET * SLOT_BYTES;
+
+/// One bucket of a table (8 slots of fingerprint and TAT), read and written whole. `read`
+/// returns the bucket and its version, `None` if the bucket does not exist; `write` succeeds
+/// only if the bucket is still at `version` (`Err(CasMismatch)` if another worker wrote it
+/// since), and with `None` writes unconditionally (a missing bucket being created).
+pub trait BucketCell {
+    fn read(&self) -> Result<Option<(Bucket, u64)>, GetError>;
+    fn write(&self, bucket: &Bucket, version: Option<u64>) -> Result<(), SetError>;
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Slot {

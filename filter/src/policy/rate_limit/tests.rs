@@ -5,14 +5,25 @@ use std::cell::Cell;
 
 use serde_json::json;
 
+use super::shared_data::{GetError, MemorySharedData, SetError, SharedData};
+use super::store::SharedBucket;
 use super::*;
 use crate::config::Config;
-use crate::environment::{GetError, MemorySharedData, SetError, SharedData};
 use crate::request::Headers;
 
-const EPOCH: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
-const MS: u64 = 1_000_000;
-const S: u64 = 1_000 * MS;
+pub(super) const EPOCH: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
+pub(super) const MS: u64 = 1_000_000;
+pub(super) const S: u64 = 1_000 * MS;
+
+/// Bucket `key` of `shared`, as the GCRA reads and writes it.
+fn cell<'a, D: SharedData + ?Sized>(shared: &'a D, key: &'a str) -> SharedBucket<'a, D> {
+    SharedBucket { shared, key }
+}
+
+/// The limits, as a store prepares them.
+pub(super) fn refs(limits: &RateLimits) -> Vec<&Limit> {
+    limits.limits.iter().map(|l| l.as_ref()).collect()
+}
 
 fn quota(limit: u32, window: &str, burst: Option<u32>) -> Quota {
     let mut raw = json!({"limit": limit, "window": window});
@@ -29,7 +40,7 @@ fn governors_two_per_second_test() {
     // allowed at 1002 and 1003 ms, refused at 1004 ms.
     let shared = MemorySharedData::default();
     let q = quota(2, "1s", None);
-    let at = |ms: u64| check(q, &shared, "b", 7, EPOCH + ms * MS).allowed;
+    let at = |ms: u64| check(q, &cell(&shared, "b"), 7, EPOCH + ms * MS).allowed;
     assert!(at(0));
     assert!(at(1));
     assert!(!at(2));
@@ -38,10 +49,10 @@ fn governors_two_per_second_test() {
     assert!(!at(1004));
     // The refusal at 2 ms says when: 498 ms later.
     let shared = MemorySharedData::default();
-    check(q, &shared, "b", 7, EPOCH);
-    check(q, &shared, "b", 7, EPOCH + MS);
+    check(q, &cell(&shared, "b"), 7, EPOCH);
+    check(q, &cell(&shared, "b"), 7, EPOCH + MS);
     assert_eq!(
-        check(q, &shared, "b", 7, EPOCH + 2 * MS).retry_after,
+        check(q, &cell(&shared, "b"), 7, EPOCH + 2 * MS).retry_after,
         Duration::from_millis(498)
     );
 }
@@ -67,7 +78,7 @@ fn redis_cells_table() {
         (9500, 4, 1000, None, false),
     ];
     for (i, (offset_ms, remaining, reset_ms, retry_ms, limited)) in rows.iter().enumerate() {
-        let result = check(q, &shared, "b", 7, EPOCH + offset_ms * MS);
+        let result = check(q, &cell(&shared, "b"), 7, EPOCH + offset_ms * MS);
         assert_eq!(result.allowed, !limited, "row {i}");
         assert_eq!(result.remaining, *remaining, "row {i}");
         assert_eq!(
@@ -86,12 +97,12 @@ fn exactly_burst_then_one_per_interval() {
     let shared = MemorySharedData::default();
     let q = quota(100, "15m", None); // one every 9 s, 100 at once
     let allowed = (0..150)
-        .filter(|_| check(q, &shared, "b", 1, EPOCH).allowed)
+        .filter(|_| check(q, &cell(&shared, "b"), 1, EPOCH).allowed)
         .count();
     assert_eq!(allowed, 100);
-    assert!(!check(q, &shared, "b", 1, EPOCH + 8_999 * MS).allowed);
-    assert!(check(q, &shared, "b", 1, EPOCH + 9 * S).allowed);
-    assert!(!check(q, &shared, "b", 1, EPOCH + 9 * S).allowed);
+    assert!(!check(q, &cell(&shared, "b"), 1, EPOCH + 8_999 * MS).allowed);
+    assert!(check(q, &cell(&shared, "b"), 1, EPOCH + 9 * S).allowed);
+    assert!(!check(q, &cell(&shared, "b"), 1, EPOCH + 9 * S).allowed);
 }
 
 #[test]
@@ -99,17 +110,17 @@ fn a_clock_stepping_back_blocks_a_key_for_one_window_at_most() {
     let shared = MemorySharedData::default();
     let q = quota(10, "1m", None);
     for _ in 0..10 {
-        assert!(check(q, &shared, "b", 1, EPOCH + 3600 * S).allowed);
+        assert!(check(q, &cell(&shared, "b"), 1, EPOCH + 3600 * S).allowed);
     }
     // The wall clock steps back an hour: the stored state is an hour ahead.
-    let back = check(q, &shared, "b", 1, EPOCH);
+    let back = check(q, &cell(&shared, "b"), 1, EPOCH);
     assert!(!back.allowed);
     assert!(
         back.retry_after <= Duration::from_secs(6),
         "{:?}",
         back.retry_after
     );
-    assert!(check(q, &shared, "b", 1, EPOCH + 6 * S).allowed);
+    assert!(check(q, &cell(&shared, "b"), 1, EPOCH + 6 * S).allowed);
 }
 
 /// Shared data that lets another writer in between one read and the following write.
@@ -126,7 +137,7 @@ impl SharedData for Interfering<'_> {
         if self.interfere.get() > 0 {
             self.interfere.set(self.interfere.get() - 1);
             if self.consume {
-                assert!(check(quota(3, "1m", None), self.inner, key, 1, EPOCH).allowed);
+                assert!(check(quota(3, "1m", None), &cell(self.inner, key), 1, EPOCH).allowed);
             } else if let Some((bytes, _)) = &value {
                 self.inner.set(key, bytes, None).expect("rewrite");
             }
@@ -149,12 +160,15 @@ fn a_lost_cas_race_is_retried_and_nothing_is_lost() {
         consume: true,
     };
     let q = quota(3, "1m", None);
-    let first = check(q, &racing, "b", 1, EPOCH);
+    let first = check(q, &cell(&racing, "b"), 1, EPOCH);
     assert!(first.allowed);
     assert_eq!(first.conflicts, 1);
     assert_eq!(first.remaining, 1, "both requests counted");
-    assert!(check(q, &memory, "b", 1, EPOCH).allowed);
-    assert!(!check(q, &memory, "b", 1, EPOCH).allowed, "exactly 3");
+    assert!(check(q, &cell(&memory, "b"), 1, EPOCH).allowed);
+    assert!(
+        !check(q, &cell(&memory, "b"), 1, EPOCH).allowed,
+        "exactly 3"
+    );
 }
 
 #[test]
@@ -166,7 +180,7 @@ fn endless_races_or_a_failing_store_are_reported() {
         interfere: Cell::new(100),
         consume: false,
     };
-    let result = check(quota(1000, "1m", None), &racing, "b", 1, EPOCH);
+    let result = check(quota(1000, "1m", None), &cell(&racing, "b"), 1, EPOCH);
     assert!(result.store_failed);
     assert_eq!(result.conflicts, MAX_CAS_RETRIES + 1);
 
@@ -179,12 +193,12 @@ fn endless_races_or_a_failing_store_are_reported() {
             Err(SetError::Failed)
         }
     }
-    assert!(check(quota(10, "1m", None), &Broken, "b", 1, EPOCH).store_failed);
+    assert!(check(quota(10, "1m", None), &cell(&Broken, "b"), 1, EPOCH).store_failed);
 }
 
 // ---- the policy: keys, table, responses ----
 
-fn limits(section: serde_json::Value) -> (RateLimits, MemorySharedData, KeyHasher) {
+pub(super) fn limits(section: serde_json::Value) -> (RateLimits, MemorySharedData, KeyHasher) {
     let config = Config::from_bytes(
         json!({"defaults": {"rate_limit": section}})
             .to_string()
@@ -193,14 +207,13 @@ fn limits(section: serde_json::Value) -> (RateLimits, MemorySharedData, KeyHashe
     .expect("valid");
     let limits = config.defaults.rate_limit.clone().expect("on");
     let shared = MemorySharedData::default();
-    let hasher = prepare_tables(&shared, limits.limits.iter().map(|l| l.as_ref()), [7; 16])
-        .expect("prepared");
+    let hasher = shared.prepare(&refs(&limits), [7; 16]).expect("prepared");
     (limits, shared, hasher)
 }
 
-fn run(
+pub(super) fn run(
     limits: &RateLimits,
-    shared: &MemorySharedData,
+    store: &dyn RateStore,
     hasher: &KeyHasher,
     now: u64,
     client: &str,
@@ -217,7 +230,7 @@ fn run(
         now,
         client: parse_ip(client),
         route: "users",
-        shared,
+        store,
         hasher,
     };
     limits.check(&RequestHead::from_headers(&headers), &inputs)
@@ -405,8 +418,7 @@ fn a_flood_of_keys_never_grows_the_table_and_a_hot_key_keeps_its_limit() {
 fn prepare_is_idempotent_and_keeps_the_secret() {
     let (limits, shared, _) = limits(json!({"limit": 5, "window": "1m", "slots": 16}));
     let before = shared.bytes();
-    let again = prepare_tables(&shared, limits.limits.iter().map(|l| l.as_ref()), [9; 16])
-        .expect("prepared");
+    let again = shared.prepare(&refs(&limits), [9; 16]).expect("prepared");
     assert_eq!(shared.bytes(), before);
     assert_eq!(again.secret, [7; 16]);
 }

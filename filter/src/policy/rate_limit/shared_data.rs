@@ -1,6 +1,6 @@
-//! Shared data, the only state Envoy's worker VMs share: the trait the rate limiter works
-//! through, and an in-memory implementation with Envoy's semantics for native tests. The
-//! proxy-wasm implementation lives in the shell.
+//! Shared data, the only state Envoy's worker VMs share: the trait the rate limiter's Wasm
+//! store works through (`store.rs`), and an in-memory implementation with Envoy's semantics for
+//! native tests. The proxy-wasm implementation lives in the shell.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -1,0 +1,312 @@
+//! The host boundary ([`Environment`], [`Host`]) over Envoy's dynamic-module callbacks, for
+//! one stream: direct calls into Envoy, no copies of header maps (their pairs are borrowed from
+//! Envoy's memory for the hook), time from the process clock, rate-limit state in the
+//! process's atomic tables.
+//!
+//! Local replies are kept, not sent: Envoy does not pass a filter's own local reply back
+//! through that filter's response callbacks (proxy-wasm does), so the shell first lets the
+//! exchange edit a reply made in the request phase (`Exchange::edit_own_reply`), then sends it
+//! ([`Outgoing`]).
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::abi::{self, Buffer, FilterEnvoy, Header};
+use crate::environment::{Environment, HeaderMap, Host, HttpCall};
+use crate::logging::Level;
+use crate::policy::rate_limit::RateStore;
+use crate::reply::LocalResponse;
+use crate::response::ResponseHeaders;
+
+/// What the filter configuration gives every stream's host.
+pub struct Shared<'c> {
+    pub store: &'c dyn RateStore,
+    /// Envoy's ids of the engine's counters, by index.
+    pub counters: &'c [Option<usize>],
+}
+
+/// A reply the core asked for, sent by the shell once the core returns.
+pub enum Outgoing {
+    /// To this stream.
+    Own(LocalResponse),
+    /// To other streams of this worker that waited for this one (by exchange id).
+    To(Vec<u32>, LocalResponse),
+}
+
+/// The host as one stream sees it during one hook.
+pub struct StreamHost<'c> {
+    filter: FilterEnvoy,
+    shared: Shared<'c>,
+    /// The response headers as read, to write back only the names whose values changed.
+    response_read: RefCell<Vec<Header>>,
+    /// The headers of the HTTP call answer being delivered.
+    callout_headers: Vec<Header>,
+    outgoing: RefCell<Vec<Outgoing>>,
+}
+
+impl<'c> StreamHost<'c> {
+    pub fn new(filter: FilterEnvoy, shared: Shared<'c>) -> Self {
+        Self {
+            filter,
+            shared,
+            response_read: RefCell::new(Vec::new()),
+            callout_headers: Vec::new(),
+            outgoing: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The host of an HTTP call's answer, with its headers.
+    pub fn with_callout_headers(mut self, headers: Vec<Header>) -> Self {
+        self.callout_headers = headers;
+        self
+    }
+
+    /// The replies the core asked for, in order.
+    pub fn take_outgoing(&self) -> Vec<Outgoing> {
+        std::mem::take(&mut *self.outgoing.borrow_mut())
+    }
+}
+
+/// Sends a local reply on a stream (Envoy adds `content-length`).
+pub fn send(filter: FilterEnvoy, reply: &LocalResponse) {
+    let mut headers: Vec<Header> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| Header::of(k.as_bytes(), v.as_bytes()))
+        .collect();
+    // SAFETY: `filter` is a live stream of this worker (the caller's contract); Envoy copies
+    // the headers and the body during the call.
+    unsafe {
+        abi::envoy_dynamic_module_callback_http_send_response(
+            filter,
+            u32::from(reply.status),
+            headers.as_mut_ptr(),
+            headers.len(),
+            Buffer::of(&reply.body),
+            Buffer::of(b"hardening"),
+        );
+    }
+}
+
+/// Writes a line to Envoy's log (`dynamic_modules` logger).
+pub fn log(level: u32, line: &str) {
+    // SAFETY: Envoy reads the line during the call.
+    unsafe { abi::envoy_dynamic_module_callback_log(level, Buffer::of(line.as_bytes())) }
+}
+
+/// Every header of a map, borrowed from Envoy's memory (valid until the hook returns).
+fn headers(filter: FilterEnvoy, header_type: u32) -> Vec<Header> {
+    // SAFETY: `filter` is the live stream of this hook; Envoy writes `size` entries.
+    unsafe {
+        let size = abi::envoy_dynamic_module_callback_http_get_headers_size(filter, header_type);
+        let mut out = vec![Header::EMPTY; size];
+        if size == 0
+            || !abi::envoy_dynamic_module_callback_http_get_headers(
+                filter,
+                header_type,
+                out.as_mut_ptr(),
+            )
+        {
+            return Vec::new();
+        }
+        out
+    }
+}
+
+/// A header map as Envoy lends it for one hook.
+pub struct NativeMap(Vec<Header>);
+
+impl HeaderMap for NativeMap {
+    fn pairs(&self) -> Vec<(&[u8], &[u8])> {
+        self.0
+            .iter()
+            .map(|h| {
+                // SAFETY: Envoy's header memory stays valid until the hook returns, and a
+                // map is never kept past its hook.
+                unsafe {
+                    (
+                        Buffer {
+                            ptr: h.key_ptr,
+                            len: h.key_len,
+                        }
+                        .bytes(),
+                        Buffer {
+                            ptr: h.value_ptr,
+                            len: h.value_len,
+                        }
+                        .bytes(),
+                    )
+                }
+            })
+            .collect()
+    }
+}
+
+impl Environment for StreamHost<'_> {
+    fn now_unix_nanos(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn client_address(&self) -> Option<String> {
+        let mut address = Buffer::EMPTY;
+        // SAFETY: Envoy points `address` at its own string, valid during this hook.
+        unsafe {
+            if !abi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
+                self.filter,
+                abi::SOURCE_ADDRESS,
+                &mut address,
+            ) {
+                return None;
+            }
+            std::str::from_utf8(address.bytes())
+                .ok()
+                .map(str::to_string)
+        }
+    }
+
+    fn rate_store(&self) -> &dyn RateStore {
+        self.shared.store
+    }
+
+    fn increment(&self, metric: usize, by: u64) {
+        if let Some(Some(id)) = self.shared.counters.get(metric) {
+            // SAFETY: a live stream; no labels. A refused increment only loses a count.
+            unsafe {
+                abi::envoy_dynamic_module_callback_http_filter_increment_counter(
+                    self.filter,
+                    *id,
+                    std::ptr::null_mut(),
+                    0,
+                    by,
+                );
+            }
+        }
+    }
+
+    fn log(&self, level: Level, line: &str) {
+        log(log_level(level), line);
+    }
+}
+
+pub fn log_level(level: Level) -> u32 {
+    match level {
+        Level::Debug => abi::LOG_DEBUG,
+        Level::Info => abi::LOG_INFO,
+        Level::Warn => abi::LOG_WARN,
+        Level::Error => abi::LOG_ERROR,
+    }
+}
+
+impl Host for StreamHost<'_> {
+    type Map = NativeMap;
+
+    fn request_headers(&self) -> NativeMap {
+        NativeMap(headers(self.filter, abi::REQUEST_HEADERS))
+    }
+
+    fn response_headers(&self) -> NativeMap {
+        let read = headers(self.filter, abi::RESPONSE_HEADERS);
+        self.response_read.borrow_mut().clone_from(&read);
+        NativeMap(read)
+    }
+
+    fn set_response_headers(&self, edited: &ResponseHeaders<'_>) {
+        let read = NativeMap(self.response_read.borrow().clone());
+        super::headers_diff::write(self.filter, &read.pairs(), edited.pairs());
+    }
+
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        let mut body = Vec::with_capacity(size);
+        // What Envoy buffered for this filter, then this callback's chunk.
+        for body_type in [abi::BUFFERED_REQUEST_BODY, abi::RECEIVED_REQUEST_BODY] {
+            append_body(self.filter, body_type, &mut body);
+        }
+        body.truncate(size);
+        body
+    }
+
+    fn send_reply(&self, reply: &LocalResponse) {
+        self.outgoing
+            .borrow_mut()
+            .push(Outgoing::Own(reply.clone()));
+    }
+
+    fn send_reply_to(&self, exchanges: &[u32], reply: &LocalResponse) {
+        self.outgoing
+            .borrow_mut()
+            .push(Outgoing::To(exchanges.to_vec(), reply.clone()));
+    }
+
+    fn dispatch_http_call(&self, call: &HttpCall<'_>) -> Option<u32> {
+        let mut headers: Vec<Header> = call
+            .headers
+            .iter()
+            .map(|(k, v)| Header::of(k.as_bytes(), v.as_bytes()))
+            .collect();
+        let mut id = 0u64;
+        let timeout = u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX);
+        // SAFETY: a live stream; Envoy copies the cluster name and headers during the call.
+        let started = unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_http_callout(
+                self.filter,
+                &mut id,
+                Buffer::of(call.cluster.as_bytes()),
+                headers.as_mut_ptr(),
+                headers.len(),
+                Buffer::EMPTY,
+                timeout,
+            )
+        };
+        if started == abi::CALLOUT_SUCCESS {
+            u32::try_from(id).ok()
+        } else {
+            None
+        }
+    }
+
+    fn http_call_response_headers(&self) -> NativeMap {
+        NativeMap(self.callout_headers.clone())
+    }
+}
+
+/// Appends a body buffer's chunks (borrowed from Envoy for the hook) to `out`.
+fn append_body(filter: FilterEnvoy, body_type: u32, out: &mut Vec<u8>) {
+    // SAFETY: a live stream; Envoy writes `count` buffers that stay valid during the hook.
+    unsafe {
+        if abi::envoy_dynamic_module_callback_http_get_body_size(filter, body_type) == 0 {
+            return;
+        }
+        let count = abi::envoy_dynamic_module_callback_http_get_body_chunks_size(filter, body_type);
+        let mut chunks = vec![Buffer::EMPTY; count];
+        if abi::envoy_dynamic_module_callback_http_get_body_chunks(
+            filter,
+            body_type,
+            chunks.as_mut_ptr(),
+        ) {
+            for chunk in chunks {
+                out.extend_from_slice(chunk.bytes());
+            }
+        }
+    }
+}
+
+/// The size of this callback's chunk, plus what Envoy buffered if this filter holds the body.
+pub fn request_body_size(filter: FilterEnvoy, held: bool) -> usize {
+    // SAFETY: a live stream; plain values out.
+    unsafe {
+        let chunk = abi::envoy_dynamic_module_callback_http_get_body_size(
+            filter,
+            abi::RECEIVED_REQUEST_BODY,
+        );
+        if held {
+            chunk.saturating_add(abi::envoy_dynamic_module_callback_http_get_body_size(
+                filter,
+                abi::BUFFERED_REQUEST_BODY,
+            ))
+        } else {
+            chunk
+        }
+    }
+}
