@@ -1,7 +1,7 @@
 //! Edited response headers as single-header writes, for hosts that set, add and remove one
 //! header at a time rather than write a whole map (Envoy's dynamic modules): only the names
 //! whose values changed are written: a removed name is removed, a changed one set to its
-//! first value and given the others.
+//! first value and given the others, a new one added.
 
 use std::borrow::Cow;
 
@@ -38,8 +38,11 @@ pub fn writes<'a>(read: &[(&'a [u8], &'a [u8])], edited: &'a [Pair<'a>]) -> Vec<
         if before.eq(after.iter().copied()) {
             continue;
         }
+        let present = read.iter().any(|(k, _)| *k == name);
         match after.split_first() {
             None => writes.push(Write::Remove(name)),
+            // A name the map does not have yet is only added: no lookup, nothing to replace.
+            Some(_) if !present => writes.extend(after.iter().map(|v| Write::Add(name, v))),
             Some((first, rest)) => {
                 writes.push(Write::Set(name, first));
                 writes.extend(rest.iter().map(|v| Write::Add(name, v)));
@@ -94,8 +97,8 @@ mod tests {
             vec![
                 Write::Remove(b"server"),
                 Write::Set(b"vary", b"a, origin"),
-                Write::Set(b"x-frame-options", b"SAMEORIGIN"),
-                Write::Set(b"link", b"1"),
+                Write::Add(b"x-frame-options", b"SAMEORIGIN"),
+                Write::Add(b"link", b"1"),
                 Write::Add(b"link", b"2"),
             ]
         );
