@@ -77,6 +77,10 @@ pub struct Bootstrap {
     /// passed the filter's checks). proxy-wasm cannot hold the headers itself while it reads
     /// the body.
     pub buffer_filter: bool,
+    /// Whether Envoy's buffer filter also runs before the filter: the filter then gets the
+    /// whole body at once, as Envoy's buffer (an ext_authz or Lua filter that reads bodies does
+    /// the same).
+    pub buffer_filter_first: bool,
     /// The connection manager's `use_remote_address`. Unset (false) is Envoy's default: the
     /// client address (`source.address`) is then the rightmost `X-Forwarded-For` address the
     /// client sent, if any, and Envoy appends nothing to that header.
@@ -91,19 +95,23 @@ pub const BUFFER_FILTER_BYTES: u64 = 2 * 1024 * 1024;
 
 impl Bootstrap {
     pub fn new(upstream: SocketAddr, plugin_config: Value) -> Self {
+        let build = Build::from_env();
         Self {
             upstream,
             plugin_config,
             encoding: ConfigEncoding::StringValue,
             concurrency: 1,
-            build: Build::from_env(),
+            build,
             module: &xtask::wasm::FILTER,
             extra_clusters: Vec::new(),
             env: Vec::new(),
             with_filter: true,
             http1_trailers: false,
             websockets: false,
-            buffer_filter: true,
+            // The native build holds a request itself until its body has passed: its tests run
+            // without Envoy's buffer filter, so that they test the module's own hold.
+            buffer_filter: build == Build::Wasm,
+            buffer_filter_first: false,
             use_remote_address: false,
             xff_num_trusted_hops: 0,
         }
@@ -121,6 +129,12 @@ impl Bootstrap {
     /// The Wasm filter alone before the router (what happens without the buffer filter).
     pub fn without_buffer_filter(mut self) -> Self {
         self.buffer_filter = false;
+        self
+    }
+
+    /// Envoy's buffer filter before the filter too.
+    pub fn buffer_filter_first(mut self) -> Self {
+        self.buffer_filter_first = true;
         self
     }
 
@@ -236,15 +250,20 @@ impl Bootstrap {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
         });
-        let mut http_filters: Vec<Value> = wasm_filter.iter().cloned().collect();
+        let buffer = json!({
+            "name": "envoy.filters.http.buffer",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                "max_request_bytes": BUFFER_FILTER_BYTES,
+            },
+        });
+        let mut http_filters: Vec<Value> = Vec::new();
+        if self.buffer_filter_first {
+            http_filters.push(buffer.clone());
+        }
+        http_filters.extend(wasm_filter.iter().cloned());
         if self.with_filter && self.buffer_filter {
-            http_filters.push(json!({
-                "name": "envoy.filters.http.buffer",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-                    "max_request_bytes": BUFFER_FILTER_BYTES,
-                },
-            }));
+            http_filters.push(buffer);
         }
         http_filters.push(router.clone());
         // A WebSocket's stream is a tunnel that never ends: it gets the chain without the
@@ -480,8 +499,12 @@ fn launch(
     concurrency: u32,
     env: &[(String, String)],
 ) -> Result<(Child, PathBuf), String> {
-    // The demo config and most tests load the filter.
+    // The demo config and most tests load the filter (both builds when the native one is
+    // under test: configs made by hand may load either).
     xtask::wasm::ensure(&xtask::wasm::FILTER)?;
+    if Build::from_env() == Build::Native {
+        xtask::native::ensure(&xtask::native::FILTER)?;
+    }
     let envoy_bin = xtask::envoy::ensure()?;
     let dir = xtask::paths::work().join("e2e").join(format!(
         "{}-{}",

@@ -754,6 +754,54 @@ fn without_the_buffer_filter_a_refused_body_opens_an_upstream_request_in_wasm_on
     );
 }
 
+/// An earlier filter that buffers the whole body (Envoy's buffer filter here; an ext_authz or
+/// Lua filter that reads bodies does the same) hands it on at once: counted and validated once,
+/// not twice (the native build's chunk is then that buffer itself).
+#[test]
+fn a_body_an_earlier_filter_buffered_is_counted_once() {
+    let (backend, journal) = backend_with_journal();
+    let bootstrap = Bootstrap::new(backend, hold_config()).buffer_filter_first();
+    let envoy = Envoy::start(&bootstrap).expect("envoy starts");
+    let valid = json!({"email": "e@example.com", "password": "correct horse", "name": "E"})
+        .to_string()
+        .into_bytes();
+    let response = envoy.send(
+        &Request::post("/users")
+            .header("content-type", "application/json")
+            .body(valid.clone()),
+    );
+    assert_eq!(response.status, 201, "{}", response.text());
+    // 16 bytes is the upload route's limit exactly: counted twice it would be 32.
+    let response = envoy.send(
+        &Request::post("/echo/upload")
+            .header("content-type", "text/plain")
+            .body("sixteen bytes!!!"),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let response = envoy.send(
+        &Request::post("/echo/upload")
+            .header("content-type", "text/plain")
+            .body("seventeen bytes!!"),
+    );
+    assert_eq!(response.status, 413, "{}", response.text());
+    assert_eq!(response.json_body()["code"], "body_too_large");
+    let arrived: Vec<(String, Option<Vec<u8>>)> = journal
+        .arrivals()
+        .into_iter()
+        .map(|a| (a.target, a.body))
+        .collect();
+    assert_eq!(
+        arrived,
+        [
+            ("/users".to_string(), Some(valid)),
+            (
+                "/echo/upload".to_string(),
+                Some(b"sixteen bytes!!!".to_vec())
+            ),
+        ]
+    );
+}
+
 // ---- route variants get their route's policies ----
 
 /// Paths a common framework routes to the `/users` handler (Express: case-insensitive,

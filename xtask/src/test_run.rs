@@ -77,7 +77,9 @@ fn build_wasm(with_wasm32_units: bool) -> crate::Result<()> {
 fn native_tests() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // The Wasm build, whatever the caller's environment says (the native pass sets it).
     cmd.current_dir(paths::root())
+        .env("HARDENING_BUILD", "wasm")
         .args(["test", "--workspace", "--locked"]);
     cmd
 }

@@ -165,6 +165,11 @@ unsafe extern "C" {
         body_type: u32,
     ) -> usize;
 
+    /// Whether this body callback's chunk is the buffer an earlier filter held and let go.
+    pub fn envoy_dynamic_module_callback_http_received_buffered_request_body(
+        filter: FilterEnvoy,
+    ) -> bool;
+
     pub fn envoy_dynamic_module_callback_http_send_response(
         filter: FilterEnvoy,
         status: u32,

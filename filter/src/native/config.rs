@@ -21,11 +21,22 @@ static TABLES: LazyLock<Arc<TableRegistry>> = LazyLock::new(|| Arc::new(TableReg
 /// Tells each configuration apart in the workers' plugin lists.
 static SERIAL: AtomicU64 = AtomicU64::new(1);
 
+/// Every worker thread uses the configuration at once, through a raw pointer the compiler
+/// cannot check: what it holds must be `Send + Sync`.
+const _: () = {
+    const fn shared_by_threads<T: Send + Sync>() {}
+    shared_by_threads::<Engine>();
+    shared_by_threads::<AtomicTables>();
+    shared_by_threads::<Vec<Option<usize>>>();
+};
+
 pub struct NativeConfig {
     engine: Arc<Engine>,
     store: AtomicTables,
     counters: Vec<Option<usize>>,
     serial: u64,
+    /// When the configuration loaded (the health endpoint's uptime), ns since the Unix epoch.
+    loaded_at: u64,
     /// Held while the configuration lives; the workers' plugins of a dropped one are pruned.
     alive: Arc<()>,
 }
@@ -60,6 +71,7 @@ impl NativeConfig {
             store,
             counters,
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            loaded_at: host::now_unix_nanos(),
             alive: Arc::new(()),
         })
     }
@@ -76,14 +88,14 @@ impl NativeConfig {
     }
 
     /// This worker's plugin for this configuration, made on its first stream.
-    pub fn plugin(&self, now: u64) -> Rc<Plugin> {
+    pub fn plugin(&self) -> Rc<Plugin> {
         PLUGINS.with(|plugins| {
             let mut plugins = plugins.borrow_mut();
             if let Some((_, _, plugin)) = plugins.iter().find(|(s, _, _)| *s == self.serial) {
                 return Rc::clone(plugin);
             }
             plugins.retain(|(_, alive, _)| alive.strong_count() > 0);
-            let plugin = Rc::new(Plugin::new(Arc::clone(&self.engine), now));
+            let plugin = Rc::new(Plugin::new(Arc::clone(&self.engine), self.loaded_at));
             plugins.push((self.serial, Arc::downgrade(&self.alive), Rc::clone(&plugin)));
             plugin
         })

@@ -142,11 +142,16 @@ impl HeaderMap for NativeMap {
     }
 }
 
+/// The wall clock, nanoseconds since the Unix epoch.
+pub fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 impl Environment for StreamHost<'_> {
     fn now_unix_nanos(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        now_unix_nanos()
     }
 
     fn client_address(&self) -> Option<String> {
@@ -219,9 +224,11 @@ impl Host for StreamHost<'_> {
 
     fn request_body(&self, size: usize) -> Vec<u8> {
         let mut body = Vec::with_capacity(size);
-        // What Envoy buffered for this filter, then this callback's chunk.
-        for body_type in [abi::BUFFERED_REQUEST_BODY, abi::RECEIVED_REQUEST_BODY] {
-            append_body(self.filter, body_type, &mut body);
+        // What Envoy buffered for this filter, then this callback's chunk (unless the chunk is
+        // that buffer, handed on by an earlier filter that held the body).
+        append_body(self.filter, abi::BUFFERED_REQUEST_BODY, &mut body);
+        if !received_is_buffered(self.filter) {
+            append_body(self.filter, abi::RECEIVED_REQUEST_BODY, &mut body);
         }
         body.truncate(size);
         body
@@ -292,21 +299,26 @@ fn append_body(filter: FilterEnvoy, body_type: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// The size of this callback's chunk, plus what Envoy buffered if this filter holds the body.
+/// Whether this callback's chunk is the body an earlier filter buffered and now lets go
+/// (Envoy then hands over its buffer itself).
+fn received_is_buffered(filter: FilterEnvoy) -> bool {
+    // SAFETY: a live stream in its body callback; a plain value out.
+    unsafe { abi::envoy_dynamic_module_callback_http_received_buffered_request_body(filter) }
+}
+
+/// The request body as the core counts it: this callback's chunk, plus what Envoy buffered
+/// when this filter holds the body; only the buffer when the chunk is an earlier filter's
+/// buffer.
 pub fn request_body_size(filter: FilterEnvoy, held: bool) -> usize {
-    // SAFETY: a live stream; plain values out.
-    unsafe {
-        let chunk = abi::envoy_dynamic_module_callback_http_get_body_size(
-            filter,
-            abi::RECEIVED_REQUEST_BODY,
-        );
-        if held {
-            chunk.saturating_add(abi::envoy_dynamic_module_callback_http_get_body_size(
-                filter,
-                abi::BUFFERED_REQUEST_BODY,
-            ))
-        } else {
-            chunk
-        }
+    let size = |body_type| {
+        // SAFETY: a live stream; a plain value out.
+        unsafe { abi::envoy_dynamic_module_callback_http_get_body_size(filter, body_type) }
+    };
+    if received_is_buffered(filter) {
+        size(abi::BUFFERED_REQUEST_BODY)
+    } else if held {
+        size(abi::RECEIVED_REQUEST_BODY).saturating_add(size(abi::BUFFERED_REQUEST_BODY))
+    } else {
+        size(abi::RECEIVED_REQUEST_BODY)
     }
 }

@@ -25,7 +25,7 @@ use http::StatusCode;
 
 use abi::{Buffer, ConfigEnvoy, FilterEnvoy, Header};
 use config::NativeConfig;
-use stream::{Phase, Stream};
+use stream::{HookDepth, Phase, Replies, Stream};
 
 use crate::exchange::Flow;
 use crate::problem::Problem;
@@ -62,38 +62,57 @@ fn internal_error() -> LocalResponse {
 ///
 /// # Safety
 /// `filter` must be a pointer `envoy_dynamic_module_on_http_filter_new` returned, not yet
-/// destroyed, used only on its worker thread.
+/// destroyed (or destroyed while a hook of its worker runs: then still allocated), used only
+/// on its worker thread, with no other reference to it alive.
 unsafe fn stream<'a>(filter: *const c_void) -> Option<&'a mut Stream> {
     // SAFETY: per this function's contract.
     unsafe { filter.cast_mut().cast::<Stream>().as_mut() }
 }
 
-/// Runs a stream hook: the core's callback, or, if the stream already failed, nothing. A panic
-/// answers the stream with a 500 and marks it failed.
+/// What a stream hook does when its stream is missing (`new` failed): a request hook answers
+/// 500 rather than let an unchecked request through; the others have nothing to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WithoutStream {
+    Refuse,
+    Pass,
+}
+
+/// Runs a stream hook: the core's callback (nothing if the stream already failed), then the
+/// replies it asked for, sent last. A panic answers the stream with a 500 and marks it failed.
 fn stream_hook(
     name: &str,
     filter_envoy: FilterEnvoy,
     filter: *const c_void,
-    run: impl FnOnce(&mut Stream) -> Flow,
+    without_stream: WithoutStream,
+    run: impl FnOnce(&mut Stream) -> (Flow, Replies),
 ) -> Flow {
-    guarded(
+    let _depth = HookDepth::enter();
+    let (flow, replies) = guarded(
         name,
         || {
-            // SAFETY: Envoy passes the pointer `new` returned, on the stream's thread.
+            // SAFETY: Envoy passes the pointer `new` returned, on the stream's thread; it is
+            // freed only after the outermost hook returns (`HookDepth`).
             match unsafe { stream(filter) } {
                 Some(stream) if !stream.failed => run(stream),
-                _ => Flow::Continue,
+                Some(_) => (Flow::Continue, Replies::new()),
+                None if without_stream == WithoutStream::Refuse => {
+                    (Flow::Pause, vec![(filter_envoy, internal_error())])
+                }
+                None => (Flow::Continue, Replies::new()),
             }
         },
         || {
-            // SAFETY: as above; the unwound body no longer borrows the stream.
+            // SAFETY: as above; the unwound body no longer borrows the stream, and nothing was
+            // sent yet (replies go out after the body returns).
             if let Some(stream) = unsafe { stream(filter) } {
                 stream.failed = true;
             }
-            host::send(filter_envoy, &internal_error());
-            Flow::Pause
+            (Flow::Pause, vec![(filter_envoy, internal_error())])
         },
-    )
+    );
+    // Last: a send may end the stream and run its other hooks; no stream is touched after.
+    guarded(name, || stream::send_all(replies), || ());
+    flow
 }
 
 #[unsafe(no_mangle)]
@@ -157,8 +176,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
                 return std::ptr::null();
             }
             // SAFETY: Envoy keeps the configuration alive while its streams live.
-            let stream = unsafe { Stream::new(config.cast::<NativeConfig>(), filter_envoy) };
-            Box::into_raw(stream).cast_const().cast()
+            let stream = unsafe { Stream::into_raw(config.cast::<NativeConfig>(), filter_envoy) };
+            stream.cast_const().cast()
         },
         std::ptr::null,
     )
@@ -172,12 +191,19 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter: *const c_void,
     end_of_stream: bool,
 ) -> u32 {
-    let flow = stream_hook("request_headers", filter_envoy, filter, |s| {
-        let flow = s.run(Phase::Request, |exchange, plugin, host| {
-            exchange.on_request_headers(plugin, host, end_of_stream)
-        });
-        s.note_request_flow(flow)
-    });
+    let flow = stream_hook(
+        "request_headers",
+        filter_envoy,
+        filter,
+        WithoutStream::Refuse,
+        |s| {
+            let (flow, replies) = s.run(Phase::Request, |exchange, plugin, host| {
+                exchange.on_request_headers(plugin, host, end_of_stream)
+            });
+            s.note_request_flow(flow);
+            (flow, replies)
+        },
+    );
     match flow {
         Flow::Continue => abi::HEADERS_CONTINUE,
         // Unlike proxy-wasm, a dynamic module can stop the headers and still be handed the
@@ -194,14 +220,21 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     filter: *const c_void,
     end_of_stream: bool,
 ) -> u32 {
-    let flow = stream_hook("request_body", filter_envoy, filter, |s| {
-        // What this filter holds and this chunk: the core counts the body so far.
-        let size = s.request_body_size();
-        let flow = s.run(Phase::Request, |exchange, plugin, host| {
-            exchange.on_request_body(plugin, host, size, end_of_stream)
-        });
-        s.note_request_flow(flow)
-    });
+    let flow = stream_hook(
+        "request_body",
+        filter_envoy,
+        filter,
+        WithoutStream::Refuse,
+        |s| {
+            // What this filter holds and this chunk: the core counts the body so far.
+            let size = s.request_body_size();
+            let (flow, replies) = s.run(Phase::Request, |exchange, plugin, host| {
+                exchange.on_request_body(plugin, host, size, end_of_stream)
+            });
+            s.note_request_flow(flow);
+            (flow, replies)
+        },
+    );
     match flow {
         Flow::Continue | Flow::HoldHeaders => abi::BODY_CONTINUE,
         Flow::Pause => abi::BODY_STOP_ITERATION_AND_BUFFER,
@@ -215,11 +248,17 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     filter_envoy: FilterEnvoy,
     filter: *const c_void,
 ) -> u32 {
-    let flow = stream_hook("request_trailers", filter_envoy, filter, |s| {
-        s.run(Phase::Request, |exchange, plugin, host| {
-            exchange.on_request_trailers(plugin, host)
-        })
-    });
+    let flow = stream_hook(
+        "request_trailers",
+        filter_envoy,
+        filter,
+        WithoutStream::Refuse,
+        |s| {
+            s.run(Phase::Request, |exchange, plugin, host| {
+                exchange.on_request_trailers(plugin, host)
+            })
+        },
+    );
     match flow {
         Flow::Continue | Flow::HoldHeaders => abi::TRAILERS_CONTINUE,
         Flow::Pause => abi::TRAILERS_STOP_ITERATION,
@@ -234,11 +273,17 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     filter: *const c_void,
     _end_of_stream: bool,
 ) -> u32 {
-    let flow = stream_hook("response_headers", filter_envoy, filter, |s| {
-        s.run(Phase::Response, |exchange, plugin, host| {
-            exchange.on_response_headers(plugin, host)
-        })
-    });
+    let flow = stream_hook(
+        "response_headers",
+        filter_envoy,
+        filter,
+        WithoutStream::Pass,
+        |s| {
+            s.run(Phase::Response, |exchange, plugin, host| {
+                exchange.on_response_headers(plugin, host)
+            })
+        },
+    );
     match flow {
         Flow::Continue | Flow::HoldHeaders => abi::HEADERS_CONTINUE,
         Flow::Pause => abi::HEADERS_STOP_ITERATION,
@@ -270,25 +315,40 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     let Ok(token) = u32::try_from(callout_id) else {
         return;
     };
-    stream_hook("http_callout_done", filter_envoy, filter, |s| {
-        s.run_with(Phase::Request, headers, |exchange, plugin, host| {
-            exchange.on_http_call_response(plugin, host, token, answered);
-            Flow::Continue
-        })
-    });
+    stream_hook(
+        "http_callout_done",
+        filter_envoy,
+        filter,
+        WithoutStream::Pass,
+        |s| {
+            s.run_with(Phase::Request, headers, |exchange, plugin, host| {
+                exchange.on_http_call_response(plugin, host, token, answered);
+                Flow::Continue
+            })
+        },
+    );
 }
 
 /// # Safety
 /// As for the request headers.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
-    filter_envoy: FilterEnvoy,
+    _filter_envoy: FilterEnvoy,
     filter: *const c_void,
 ) {
-    stream_hook("stream_complete", filter_envoy, filter, |s| {
-        s.complete();
-        Flow::Continue
-    });
+    let _depth = HookDepth::enter();
+    // Also for a stream that failed: its health waiters must get an answer.
+    let replies = guarded(
+        "stream_complete",
+        // SAFETY: as in `stream_hook`.
+        || {
+            unsafe { stream(filter) }
+                .map(Stream::complete)
+                .unwrap_or_default()
+        },
+        Replies::new,
+    );
+    guarded("stream_complete", || stream::send_all(replies), || ());
 }
 
 /// # Safety
@@ -299,8 +359,9 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter: *co
         "destroy",
         || {
             if !filter.is_null() {
-                // SAFETY: per this function's contract.
-                drop(unsafe { Box::from_raw(filter.cast_mut().cast::<Stream>()) });
+                // SAFETY: per this function's contract; freed now, or when the hooks of this
+                // worker that are running (a reply being sent) return.
+                unsafe { stream::destroy(filter.cast_mut().cast::<Stream>()) };
             }
         },
         || (),

@@ -1,14 +1,20 @@
 //! One stream (an HTTP exchange) on a worker thread: the core's exchange, this worker's plugin,
-//! and the replies the core asked for, sent once it returns: a reply made in the request phase
-//! first goes through the exchange's response policies (Envoy does not pass a filter's own
-//! reply back through it), and the health endpoint's answer also goes to the streams of this
-//! worker that waited for it.
+//! and the replies the core asked for.
+//!
+//! Replies are sent last. Envoy's local reply is synchronous: in the request phase it ends the
+//! stream at once, which runs this stream's `stream_complete` and `destroy` hooks inside the
+//! send. So a hook first finishes everything that touches streams (a reply made in the request
+//! phase goes through the exchange's response policies, since Envoy does not pass a filter's
+//! own reply back through it; a health run's answer is edited by each waiting stream), and only
+//! then sends ([`Replies`]), touching no stream afterwards. As a second line, a stream
+//! destroyed while any hook of its worker runs is freed only when the outermost hook returns
+//! ([`HookDepth`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::abi::FilterEnvoy;
+use super::abi::{FilterEnvoy, Header};
 use super::config::NativeConfig;
 use super::host::{self, Outgoing, StreamHost};
 use crate::environment::Environment;
@@ -21,6 +27,61 @@ thread_local! {
     /// The streams that may wait for a health run, by exchange id (only with a health
     /// endpoint): a run's answer goes to each.
     static STREAMS: RefCell<HashMap<u32, *mut Stream>> = RefCell::new(HashMap::new());
+    /// How many hooks of this worker are running (a send runs others inside).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Streams Envoy destroyed while a hook ran, freed when the outermost hook returns.
+    static DOOMED: RefCell<Vec<*mut Stream>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Replies to send once the core is done: (stream, reply), already edited.
+pub type Replies = Vec<(FilterEnvoy, LocalResponse)>;
+
+/// Sends replies; nothing may touch a stream after this (a send may end and destroy it).
+pub fn send_all(replies: Replies) {
+    for (filter, reply) in replies {
+        host::send(filter, &reply);
+    }
+}
+
+/// Held while a hook runs: streams destroyed meanwhile wait for the outermost hook to return.
+pub struct HookDepth;
+
+impl HookDepth {
+    pub fn enter() -> Self {
+        DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+        Self
+    }
+}
+
+impl Drop for HookDepth {
+    fn drop(&mut self) {
+        let depth = DEPTH.with(|d| {
+            let depth = d.get().saturating_sub(1);
+            d.set(depth);
+            depth
+        });
+        if depth == 0 {
+            let doomed = DOOMED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+            for stream in doomed {
+                // SAFETY: each pointer came from `Stream::into_raw` and was handed to
+                // `destroy` once; no hook runs on this worker any more.
+                drop(unsafe { Box::from_raw(stream) });
+            }
+        }
+    }
+}
+
+/// Frees a stream Envoy destroyed, or keeps it until the running hooks return.
+///
+/// # Safety
+/// `stream` must come from [`Stream::into_raw`], be destroyed once, on its worker.
+pub unsafe fn destroy(stream: *mut Stream) {
+    if DEPTH.with(Cell::get) > 0 {
+        DOOMED.with(|d| d.borrow_mut().push(stream));
+    } else {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(stream) });
+    }
 }
 
 /// Where a hook is: a reply made in the request phase still gets the response policies.
@@ -45,10 +106,13 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stream, on the heap, registered for health answers if the config has a health
+    /// endpoint; Envoy keeps the pointer until `destroy`.
+    ///
     /// # Safety
     /// `config` must outlive the stream (Envoy keeps a filter's configuration alive while any
     /// of its streams lives).
-    pub unsafe fn new(config: *const NativeConfig, filter: FilterEnvoy) -> Box<Self> {
+    pub unsafe fn into_raw(config: *const NativeConfig, filter: FilterEnvoy) -> *mut Stream {
         let id = NEXT_ID.with(|next| {
             let id = next.get();
             next.set(id.checked_add(1).unwrap_or(1));
@@ -56,47 +120,44 @@ impl Stream {
         });
         // SAFETY: per this function's contract.
         let shared = unsafe { &*config };
-        let now = StreamHost::new(filter, shared.shared()).now_unix_nanos();
-        let mut stream = Box::new(Self {
+        let registered = shared.has_health();
+        let stream = Box::into_raw(Box::new(Self {
             config,
             filter,
-            plugin: shared.plugin(now),
+            plugin: shared.plugin(),
             exchange: Exchange::new(id),
-            registered: false,
+            registered,
             holds_body: false,
             failed: false,
-        });
-        if shared.has_health() {
-            let pointer: *mut Stream = &mut *stream;
-            STREAMS.with(|s| s.borrow_mut().insert(id, pointer));
-            stream.registered = true;
+        }));
+        if registered {
+            STREAMS.with(|s| s.borrow_mut().insert(id, stream));
         }
         stream
     }
 
-    /// The request body so far as the core counts it: what this filter holds and this
-    /// callback's chunk, or the chunk alone when the body streams through.
+    fn config(&self) -> &NativeConfig {
+        // SAFETY: per `into_raw`'s contract.
+        unsafe { &*self.config }
+    }
+
+    /// The request body so far as the core counts it.
     pub fn request_body_size(&self) -> usize {
         host::request_body_size(self.filter, self.holds_body)
     }
 
     /// Notes whether the request phase's last answer keeps the body in this filter.
-    pub fn note_request_flow(&mut self, flow: Flow) -> Flow {
+    pub fn note_request_flow(&mut self, flow: Flow) {
         self.holds_body = matches!(flow, Flow::HoldHeaders | Flow::Pause);
-        flow
     }
 
-    fn config(&self) -> &NativeConfig {
-        // SAFETY: per `new`'s contract.
-        unsafe { &*self.config }
-    }
-
-    /// Runs one of the core's callbacks with this stream's host, then sends what it asked for.
+    /// Runs one of the core's callbacks with this stream's host; returns what to do with the
+    /// stream and the replies to send (edited; not sent yet).
     pub fn run(
         &mut self,
         phase: Phase,
         callback: impl FnOnce(&mut Exchange, &Plugin, &StreamHost<'_>) -> Flow,
-    ) -> Flow {
+    ) -> (Flow, Replies) {
         self.run_with(phase, Vec::new(), callback)
     }
 
@@ -104,49 +165,79 @@ impl Stream {
     pub fn run_with(
         &mut self,
         phase: Phase,
-        callout_headers: Vec<super::abi::Header>,
+        callout_headers: Vec<Header>,
         callback: impl FnOnce(&mut Exchange, &Plugin, &StreamHost<'_>) -> Flow,
-    ) -> Flow {
-        // SAFETY: per `new`'s contract; the reference does not outlive this call.
+    ) -> (Flow, Replies) {
+        // SAFETY: per `into_raw`'s contract; the reference does not outlive this call.
         let config = unsafe { &*self.config };
         let host =
             StreamHost::new(self.filter, config.shared()).with_callout_headers(callout_headers);
         let flow = callback(&mut self.exchange, &self.plugin, &host);
+        let mut replies = Replies::new();
         for outgoing in host.take_outgoing() {
             match outgoing {
-                Outgoing::Own(reply) => self.answer(phase, &host, reply),
-                Outgoing::To(waiters, reply) => answer_waiters(&waiters, &reply),
+                Outgoing::Own(reply) => replies.push((self.filter, self.edit(phase, &host, reply))),
+                Outgoing::To(waiters, reply) => {
+                    replies.extend(self.waiters_replies(&waiters, &reply));
+                }
             }
         }
-        flow
+        (flow, replies)
     }
 
-    /// Sends a reply on this stream, edited by its response policies if the request phase made
-    /// it.
-    fn answer(&self, phase: Phase, host: &StreamHost<'_>, reply: LocalResponse) {
-        let reply = match phase {
-            Phase::Request => self.exchange.edit_own_reply(&self.plugin, host, reply),
+    /// A reply to this stream, edited by its response policies if the request phase made it.
+    fn edit(&self, phase: Phase, env: &dyn Environment, reply: LocalResponse) -> LocalResponse {
+        match phase {
+            Phase::Request => self.exchange.edit_own_reply(&self.plugin, env, reply),
             Phase::Response => reply,
-        };
-        host::send(self.filter, &reply);
+        }
+    }
+
+    /// A health run's answer for each stream of this worker that waited for it, edited by that
+    /// stream (those that ended meanwhile are gone from the list).
+    fn waiters_replies(&self, waiters: &[u32], reply: &LocalResponse) -> Replies {
+        let own = self.exchange.id();
+        let mut replies = Replies::new();
+        for id in waiters.iter().filter(|id| **id != own) {
+            let Some(pointer) = STREAMS.with(|s| s.borrow().get(id).copied()) else {
+                continue;
+            };
+            // SAFETY: a registered stream is alive (it leaves the list when it completes or is
+            // dropped), belongs to this worker, and is not this one; nothing is sent (and so
+            // no stream destroyed) while this shared reference lives.
+            let waiter = unsafe { &*pointer };
+            let host = StreamHost::new(waiter.filter, waiter.config().shared());
+            let edited = waiter.edit(Phase::Request, &host, reply.clone());
+            replies.push((waiter.filter, edited));
+        }
+        replies
     }
 
     /// The stream ends: the exchange's last words (a health run's waiters), then the counts
-    /// kept since the last stream ended go to Envoy.
-    pub fn complete(&mut self) {
-        self.run(Phase::Request, |exchange, plugin, host| {
+    /// kept since the last stream ended go to Envoy. Also for a stream that failed: its
+    /// waiters must not wait for a run that will never end.
+    pub fn complete(&mut self) -> Replies {
+        let (_, replies) = self.run(Phase::Request, |exchange, plugin, host| {
             exchange.on_done(plugin, host);
             Flow::Continue
         });
         let host = StreamHost::new(self.filter, self.config().shared());
         self.plugin.flush_counters(&host);
         self.unregister();
+        replies
     }
 
     fn unregister(&mut self) {
         if self.registered {
             let id = self.exchange.id();
-            let _ = STREAMS.try_with(|s| s.borrow_mut().remove(&id));
+            let this: *mut Stream = self;
+            let _ = STREAMS.try_with(|s| {
+                let mut streams = s.borrow_mut();
+                // After the ids wrap, the entry may be a newer stream's: leave it.
+                if streams.get(&id).is_some_and(|p| std::ptr::eq(*p, this)) {
+                    streams.remove(&id);
+                }
+            });
             self.registered = false;
         }
     }
@@ -155,21 +246,5 @@ impl Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         self.unregister();
-    }
-}
-
-/// Sends a health run's answer to the streams of this worker that waited for it (those that
-/// ended meanwhile are gone from the list).
-fn answer_waiters(waiters: &[u32], reply: &LocalResponse) {
-    for id in waiters {
-        let Some(pointer) = STREAMS.with(|s| s.borrow().get(id).copied()) else {
-            continue;
-        };
-        // SAFETY: a registered stream is alive (it leaves the list when it completes or is
-        // dropped) and belongs to this worker thread; it is not the stream running now, which
-        // never waits for its own run.
-        let waiter = unsafe { &*pointer };
-        let host = StreamHost::new(waiter.filter, waiter.config().shared());
-        waiter.answer(Phase::Request, &host, reply.clone());
     }
 }
