@@ -118,28 +118,33 @@ pub struct NativeMap(Vec<Header>);
 
 impl HeaderMap for NativeMap {
     fn pairs(&self) -> Vec<(&[u8], &[u8])> {
-        self.0
-            .iter()
-            .map(|h| {
-                // SAFETY: Envoy's header memory stays valid until the hook returns, and a
-                // map is never kept past its hook.
-                unsafe {
-                    (
-                        Buffer {
-                            ptr: h.key_ptr,
-                            len: h.key_len,
-                        }
-                        .bytes(),
-                        Buffer {
-                            ptr: h.value_ptr,
-                            len: h.value_len,
-                        }
-                        .bytes(),
-                    )
-                }
-            })
-            .collect()
+        pairs_of(&self.0)
     }
+}
+
+/// The pairs of headers Envoy lent, borrowed from its memory.
+fn pairs_of(headers: &[Header]) -> Vec<(&[u8], &[u8])> {
+    headers
+        .iter()
+        .map(|h| {
+            // SAFETY: Envoy's header memory stays valid until the hook returns, and headers are
+            // never kept past their hook.
+            unsafe {
+                (
+                    Buffer {
+                        ptr: h.key_ptr,
+                        len: h.key_len,
+                    }
+                    .bytes(),
+                    Buffer {
+                        ptr: h.value_ptr,
+                        len: h.value_len,
+                    }
+                    .bytes(),
+                )
+            }
+        })
+        .collect()
 }
 
 /// The wall clock, nanoseconds since the Unix epoch.
@@ -218,8 +223,8 @@ impl Host for StreamHost<'_> {
     }
 
     fn set_response_headers(&self, edited: &ResponseHeaders<'_>) {
-        let read = NativeMap(self.response_read.borrow().clone());
-        super::headers_diff::write(self.filter, &read.pairs(), edited.pairs());
+        let read = self.response_read.borrow();
+        super::headers_diff::write(self.filter, &pairs_of(&read), edited.pairs());
     }
 
     fn request_body(&self, size: usize) -> Vec<u8> {
