@@ -8,6 +8,10 @@ use std::borrow::Cow;
 /// A header name and value, borrowed or owned.
 pub type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
 
+/// Headers the response policies may add to a response: helmet's 12 to 14, CORS's up to 5,
+/// the RateLimit fields, `Vary`.
+const ADDED_ROOM: usize = 24;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResponseHeaders<'a> {
     pairs: Vec<Pair<'a>>,
@@ -16,11 +20,16 @@ pub struct ResponseHeaders<'a> {
 
 impl<'a> ResponseHeaders<'a> {
     pub fn new(pairs: Vec<(&'a [u8], &'a [u8])>) -> Self {
-        Self {
-            pairs: pairs
+        // Room for what the policies add (helmet's headers, CORS, the RateLimit fields)
+        // without growing the list on the way.
+        let mut list = Vec::with_capacity(pairs.len() + ADDED_ROOM);
+        list.extend(
+            pairs
                 .into_iter()
-                .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
-                .collect(),
+                .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))),
+        );
+        Self {
+            pairs: list,
             changed: false,
         }
     }
@@ -94,6 +103,10 @@ impl<'a> ResponseHeaders<'a> {
     /// Adds `token` to `Vary` unless it is listed already (or `Vary: *`); several `Vary` lines
     /// become one.
     pub fn merge_vary(&mut self, token: &'static str) {
+        if !self.contains("vary") {
+            self.push("vary", token.as_bytes());
+            return;
+        }
         let lines: Vec<Vec<u8>> = self
             .get_all("vary")
             .map(<[u8]>::trim_ascii)

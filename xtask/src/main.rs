@@ -25,10 +25,12 @@ cargo xtask <command>
           the children of any module) and that no function in filter/src or test-harness/src
           is over 80 lines; also the first step of `test`
   bench   measure requests/s and latency: bare Envoy, Envoy's native filters, a no-op Wasm
-          filter, a no-op dynamic module and this filter, alternated (--rounds 3 --seconds 5
+          filter, a no-op dynamic module (also writing the filter's GET headers), and this
+          filter as Wasm and as a dynamic module, alternated (--rounds 3 --seconds 5
           --connections 32 --only SCENARIO --filter-config FILE); then Envoy's memory per
           variant at 1 and 4 workers (--no-memory skips it), the per-request cost inside the
-          module and the core's micro-benchmarks. Results in target/bench/
+          module and the core's micro-benchmarks (one exchange through every policy, in
+          process, among them). Results in target/bench/
   help    this text
 ";
 
@@ -84,6 +86,8 @@ fn bench(args: &[String]) -> xtask::Result<()> {
         "hardening-filter",
         "--bench",
         "core",
+        "--bench",
+        "exchange",
         "--",
         "--warm-up-time",
         "1",

@@ -34,7 +34,8 @@ impl RawErrors {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Errors {
-    statuses: Vec<u16>,
+    /// The 5xx statuses replaced: bit `n` is status 500 + n (a response's check is one test).
+    statuses: u128,
     keep: Vec<String>,
 }
 
@@ -55,7 +56,7 @@ const BODY_HEADERS: &[&str] = &[
 ];
 
 pub fn compile(raw: &RawErrors) -> Result<Errors, ConfigError> {
-    let statuses = match &raw.statuses {
+    let statuses: Vec<u16> = match &raw.statuses {
         None => (500..=599).collect(),
         Some(list) => {
             for (i, status) in list.iter().enumerate() {
@@ -83,6 +84,11 @@ pub fn compile(raw: &RawErrors) -> Result<Errors, ConfigError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let statuses = statuses
+        .iter()
+        .filter_map(|status| status.checked_sub(500))
+        .filter(|n| *n < 100)
+        .fold(0u128, |set, n| set | 1u128 << n);
     Ok(Errors { statuses, keep })
 }
 
@@ -102,7 +108,10 @@ struct Replacement<'a> {
 impl Errors {
     /// Whether a response with this status and content type is replaced.
     pub fn replaces(&self, status: u16, content_type: Option<&str>) -> bool {
-        self.statuses.contains(&status)
+        let replaced = status
+            .checked_sub(500)
+            .is_some_and(|n| n < 100 && self.statuses & 1u128 << n != 0);
+        replaced
             && !content_type
                 .and_then(media_essence)
                 .is_some_and(|essence| self.keep.contains(&essence))

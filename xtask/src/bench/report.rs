@@ -140,7 +140,7 @@ fn module_bytes(meta: &Meta, variant: Variant) -> Option<u64> {
     match variant {
         Variant::Filter => Some(meta.filter_bytes),
         Variant::NoopWasm => Some(meta.noop_bytes),
-        Variant::NoopDynamic => Some(meta.noop_dynamic_bytes),
+        Variant::NoopDynamic | Variant::HeadersDynamic => Some(meta.noop_dynamic_bytes),
         Variant::Dynamic => Some(meta.dynamic_bytes),
         Variant::Bare | Variant::Native => None,
     }

@@ -21,6 +21,11 @@ pub enum Variant {
     /// The smallest Envoy dynamic module (fixtures/noop-dynamic, one response header): the
     /// floor for a native build of the filter.
     NoopDynamic,
+    /// The same module adding the response headers the filter writes on a GET (helmet's,
+    /// `Vary`, the two RateLimit fields), computing nothing: what writing them through the
+    /// dynamic-module ABI costs, against `native`, which writes helmet's with
+    /// header_mutation.
+    HeadersDynamic,
     /// This filter with every policy that exists turned on.
     Filter,
     /// The same filter and configuration as `Filter`, as the native dynamic module
@@ -33,6 +38,7 @@ pub const ALL: &[Variant] = &[
     Variant::Native,
     Variant::NoopWasm,
     Variant::NoopDynamic,
+    Variant::HeadersDynamic,
     Variant::Filter,
     Variant::Dynamic,
 ];
@@ -44,6 +50,7 @@ impl Variant {
             Self::Native => "native",
             Self::NoopWasm => "noop-wasm",
             Self::NoopDynamic => "noop-dynamic",
+            Self::HeadersDynamic => "headers-dynamic",
             Self::Filter => "filter",
             Self::Dynamic => "dynamic",
         }
@@ -111,7 +118,8 @@ fn wasm_filter(module_file: &str, configuration: Value) -> Value {
 }
 
 /// A dynamic module's filter; Envoy loads `lib<module>.so` from `ENVOY_DYNAMIC_MODULES_SEARCH_PATH`.
-pub fn dynamic_module_filter(module: &str, filter_name: &str, configuration: Value) -> Value {
+/// `configuration`: the filter config's bytes, as the module reads them.
+pub fn dynamic_module_filter(module: &str, filter_name: &str, configuration: &str) -> Value {
     json!({
         "name": "envoy.filters.http.dynamic_modules",
         "typed_config": {
@@ -120,10 +128,25 @@ pub fn dynamic_module_filter(module: &str, filter_name: &str, configuration: Val
             "filter_name": filter_name,
             "filter_config": {
                 "@type": "type.googleapis.com/google.protobuf.StringValue",
-                "value": configuration.to_string(),
+                "value": configuration,
             },
         },
     })
+}
+
+/// The `headers-dynamic` module's config: the headers `dynamic` writes on the `get` scenario's
+/// response, one `name: value` line each.
+fn filter_get_headers() -> String {
+    let rate_limit = [
+        ("vary", "Origin"),
+        ("ratelimit-policy", "\"bench\";q=1000000000;w=1"),
+        ("ratelimit", "\"bench\";r=999999999;t=1"),
+    ];
+    rate_limit
+        .iter()
+        .chain(HELMET_HEADERS)
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect()
 }
 
 fn native_filters() -> Vec<Value> {
@@ -173,13 +196,18 @@ pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -
         Variant::NoopDynamic => vec![dynamic_module_filter(
             crate::native::NOOP_DYNAMIC.lib_name,
             "noop",
-            json!({}),
+            "",
+        )],
+        Variant::HeadersDynamic => vec![dynamic_module_filter(
+            crate::native::NOOP_DYNAMIC.lib_name,
+            "noop",
+            &filter_get_headers(),
         )],
         Variant::Filter => vec![wasm_filter("hardening.wasm", filter_config.clone())],
         Variant::Dynamic => vec![dynamic_module_filter(
             crate::native::FILTER.lib_name,
             "hardening",
-            filter_config.clone(),
+            &filter_config.to_string(),
         )],
     };
     // Every variant buffers POST /users before answering it: a direct response sent before

@@ -226,7 +226,8 @@ impl TableRegistry {
 #[derive(Debug)]
 pub struct AtomicTables {
     registry: Arc<TableRegistry>,
-    tables: OnceLock<HashMap<String, Arc<AtomicTable>>>,
+    /// By table name: a config has a few, found by a scan (no hashing per request).
+    tables: OnceLock<Vec<(String, Arc<AtomicTable>)>>,
 }
 
 impl AtomicTables {
@@ -253,7 +254,10 @@ impl RateStore for AtomicTables {
                 .map(|l| (l.table.clone(), self.registry.table(&l.table, l.buckets)))
                 .collect()
         });
-        if !limits.iter().all(|l| held.contains_key(&l.table)) {
+        if !limits
+            .iter()
+            .all(|l| held.iter().any(|(name, _)| *name == l.table))
+        {
             return Err("this store's tables were made for another config");
         }
         Ok(KeyHasher::new(self.registry.secret(fresh_secret)))
@@ -263,8 +267,8 @@ impl RateStore for AtomicTables {
         let cell = self
             .tables
             .get()
-            .and_then(|tables| tables.get(&limit.table))
-            .and_then(|table| table.cell(bucket));
+            .and_then(|tables| tables.iter().find(|(name, _)| *name == limit.table))
+            .and_then(|(_, table)| table.cell(bucket));
         match cell {
             Some(cell) => gcra::check(limit.quota, cell, fingerprint, now),
             None => Check::failed(),

@@ -124,6 +124,7 @@ fn compile_one(raw: &RawLimit, name: String) -> Result<Limit, ConfigError> {
     let window_secs = window.as_secs() + u64::from(window.subsec_nanos() > 0);
     Ok(Limit {
         policy_item: format!("\"{name}\";q={limit};w={window_secs}"),
+        state_prefix: format!("\"{name}\";r="),
         name,
         limit,
         window,

@@ -46,7 +46,10 @@ impl KeySpec {
             match part {
                 KeyPart::ClientIp => {
                     match client {
-                        Some(ip) => push(out, b'i', &self.network(ip)),
+                        Some(ip) => {
+                            let (network, len) = self.network(ip);
+                            push(out, b'i', network.get(..len).unwrap_or_default());
+                        }
                         // Envoy always knows the peer; should it not, all such requests share.
                         None => push(out, b'i', b"unknown"),
                     }
@@ -62,24 +65,29 @@ impl KeySpec {
         Ok(())
     }
 
-    /// The client's network: the address masked to the configured prefix, with the prefix.
-    fn network(&self, ip: IpAddr) -> Vec<u8> {
-        match ip {
-            IpAddr::V4(v4) => {
+    /// The client's network: the address masked to the configured prefix, with the prefix
+    /// (on the stack: 5 bytes for IPv4, 17 for IPv6, and how many are used).
+    fn network(&self, ip: IpAddr) -> ([u8; 17], usize) {
+        let mut out = [0u8; 17];
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        match (v4, ip) {
+            (Some(v4), _) => {
                 let mask = prefix_mask_32(self.ipv4_prefix);
-                let mut out = (u32::from(v4) & mask).to_be_bytes().to_vec();
-                out.push(self.ipv4_prefix);
-                out
+                out[..4].copy_from_slice(&(u32::from(v4) & mask).to_be_bytes());
+                out[4] = self.ipv4_prefix;
+                (out, 5)
             }
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => self.network(IpAddr::V4(v4)),
-                None => {
-                    let mask = prefix_mask_128(self.ipv6_prefix);
-                    let mut out = (u128::from(v6) & mask).to_be_bytes().to_vec();
-                    out.push(self.ipv6_prefix);
-                    out
-                }
-            },
+            (None, IpAddr::V6(v6)) => {
+                let mask = prefix_mask_128(self.ipv6_prefix);
+                out[..16].copy_from_slice(&(u128::from(v6) & mask).to_be_bytes());
+                out[16] = self.ipv6_prefix;
+                (out, 17)
+            }
+            // An IPv4 address always has its `v4`.
+            (None, IpAddr::V4(_)) => (out, 0),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Limit {
     pub table: String,
     /// This limit's member of `RateLimit-Policy`: `"name";q=100;w=900`.
     pub policy_item: String,
+    /// The start of its member of `RateLimit`: `"name";r=`.
+    pub state_prefix: String,
     pub legacy_headers: bool,
 }
 
@@ -162,25 +164,26 @@ impl RateLimits {
 }
 
 /// What the limits checked so far decided: the events to count, and the header fields of each
-/// limit whose state is known.
+/// limit whose state is known (written as they come: one allocation per field, no formatting
+/// machinery on the request path).
 #[derive(Default)]
-struct Progress<'l> {
+struct Progress {
     events: Vec<(Arc<Limit>, Event)>,
-    /// `RateLimit-Policy` members.
-    policy: Vec<&'l str>,
-    /// `RateLimit` members.
-    state: Vec<String>,
+    /// `RateLimit-Policy` so far.
+    policy: String,
+    /// `RateLimit` so far.
+    state: String,
     /// The legacy fields of the limit with the fewest requests remaining: (limit, remaining,
     /// seconds to reset).
     legacy: Option<(u32, u32, u64)>,
 }
 
-impl<'l> Progress<'l> {
+impl Progress {
     /// One limit's decision; `Break` with the refusal that stops the rest. `key`: a buffer
     /// for the request's key, reused from limit to limit.
     fn check(
         &mut self,
-        limit: &'l Arc<Limit>,
+        limit: &Arc<Limit>,
         request: &RequestHead<'_, '_>,
         inputs: &Inputs<'_>,
         key: &mut Vec<u8>,
@@ -224,19 +227,25 @@ impl<'l> Progress<'l> {
 
     /// The limit's members of `RateLimit-Policy` and `RateLimit`, and its legacy fields if it
     /// asks for them and has the fewest requests remaining so far.
-    fn add_fields(&mut self, limit: &'l Limit, result: &Check) {
-        self.policy.push(limit.policy_item.as_str());
+    fn add_fields(&mut self, limit: &Limit, result: &Check) {
         let t = if result.allowed {
             result.reset_after
         } else {
             result.retry_after
         };
-        self.state.push(format!(
-            "\"{}\";r={};t={}",
-            limit.name,
-            result.remaining,
-            ceil_secs(t)
-        ));
+        if !self.policy.is_empty() {
+            self.policy.push_str(", ");
+            self.state.push_str(", ");
+        }
+        self.policy.push_str(&limit.policy_item);
+        // The prefix, two numbers of up to 20 digits and `;t=`: one allocation.
+        self.state.reserve(limit.state_prefix.len() + 43);
+        self.state.push_str(&limit.state_prefix);
+        self.state
+            .push_str(itoa::Buffer::new().format(result.remaining));
+        self.state.push_str(";t=");
+        self.state
+            .push_str(itoa::Buffer::new().format(ceil_secs(t)));
         if limit.legacy_headers
             && self
                 .legacy
@@ -248,8 +257,8 @@ impl<'l> Progress<'l> {
 
     fn into_outcome(self, refusal: Option<LocalResponse>) -> Outcome {
         let headers = (!self.policy.is_empty()).then(|| RateHeaders {
-            policy: self.policy.join(", "),
-            state: self.state.join(", "),
+            policy: self.policy,
+            state: self.state,
             legacy: self.legacy.map(|(limit, remaining, reset)| {
                 (limit.to_string(), remaining.to_string(), reset.to_string())
             }),

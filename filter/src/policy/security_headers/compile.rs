@@ -2,7 +2,7 @@
 //! write, rendered once.
 
 use super::presets::{OWASP_REMOVE, PresetHeader, PresetValues};
-use super::raw::{CacheControl, RawPolicy, RawSecurityHeaders};
+use super::raw::{CacheControl, Existing, RawPolicy, RawSecurityHeaders};
 use super::{SecurityHeaders, csp, permissions};
 use crate::syntax::{ConfigError, Section, check_header_name};
 
@@ -19,10 +19,18 @@ pub fn compile(raw: &RawSecurityHeaders) -> Result<SecurityHeaders, ConfigError>
             format!("`{name}` is both set and removed"),
         ));
     }
+    let existing = raw.existing.unwrap_or_default();
+    let mut dropped = remove.clone();
+    if existing == Existing::Override {
+        dropped.extend(set.iter().map(|(name, _)| name.clone()));
+    }
+    dropped.sort();
+    dropped.dedup();
     Ok(SecurityHeaders {
         set,
         remove,
-        existing: raw.existing.unwrap_or_default(),
+        dropped,
+        existing,
     })
 }
 
