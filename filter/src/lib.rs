@@ -29,6 +29,7 @@ pub mod exchange;
 pub mod header_writes;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 pub mod pairs;
 pub mod policy;
 pub mod problem;
