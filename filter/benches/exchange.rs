@@ -19,37 +19,8 @@ use hardening::policy::rate_limit::{AtomicTables, RateStore, TableRegistry};
 use hardening::reply::LocalResponse;
 use hardening::response::ResponseHeaders;
 
-/// Every policy on the routes the requests use, as in the load test's `filter` variant.
-fn config() -> String {
-    serde_json::json!({
-        "client_address": {"from": "x_forwarded_for"},
-        "defaults": {
-            "cors": {
-                "allow_origins": ["https://app.example.com"],
-                "allow_methods": ["GET", "POST", "PUT", "DELETE"],
-                "allow_headers": ["content-type", "authorization"],
-                "max_age": 600
-            },
-            "rate_limit": {"name": "bench", "limit": 1_000_000_000u64, "window": "1s"},
-            "errors": {}
-        },
-        "routes": [
-            {"name": "create_user", "match": {"path": "/users", "methods": ["POST"]}, "validate": {"body": {
-                "type": "object",
-                "properties": {
-                    "email": {"type": "string", "format": "email"},
-                    "password": {"type": "string", "minLength": 8, "maxLength": 128},
-                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                    "bio": {"type": "string", "maxLength": 2000}
-                },
-                "required": ["email", "password", "name"],
-                "additionalProperties": false
-            }}},
-            {"name": "items", "match": {"prefix": "/items"}}
-        ]
-    })
-    .to_string()
-}
+/// Every policy on the routes the requests use: the load test's `filter` variant's config.
+const CONFIG: &str = include_str!("../../xtask/src/bench/filter-config.json");
 
 type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -158,7 +129,7 @@ fn request(method: &str, path: &str, body: usize) -> Rc<Pairs> {
 
 fn exchange(c: &mut Criterion) {
     let store = AtomicTables::new(Arc::new(TableRegistry::default()));
-    let engine = Engine::load(config().as_bytes(), &|_| None, &store, || Ok([7; 16]))
+    let engine = Engine::load(CONFIG.as_bytes(), &|_| None, &store, || Ok([7; 16]))
         .unwrap_or_else(|e| panic!("the benchmark's config: {e}"));
     let plugin = Plugin::new(engine, 0);
     let response = pairs(&[

@@ -123,6 +123,37 @@ mod tests {
             .collect()
     }
 
+    #[cfg(not(target_family = "wasm"))]
+    const NAMES: [&[u8]; 6] = [b"a", b"b", b"c", b"d", b"e", b"f"];
+    #[cfg(not(target_family = "wasm"))]
+    const VALUES: [&[u8]; 3] = [b"1", b"2", b"3"];
+
+    /// Values by name, in `NAMES`' order.
+    #[cfg(not(target_family = "wasm"))]
+    type Values<'a> = Vec<Vec<&'a [u8]>>;
+
+    /// Each name's values in Envoy's map after the writes, and in the edited list.
+    #[cfg(not(target_family = "wasm"))]
+    fn after_writes<'a>(
+        read: &[(&'a [u8], &'a [u8])],
+        edited: &'a [Pair<'a>],
+    ) -> (Values<'a>, Values<'a>) {
+        let mut map = read.to_vec();
+        apply(&mut map, &writes(read, edited));
+        let got = NAMES.iter().map(|name| values(&map, name)).collect();
+        let wanted = NAMES
+            .iter()
+            .map(|name| {
+                edited
+                    .iter()
+                    .filter(|(k, _)| k.as_ref() == *name)
+                    .map(|(_, v)| v.as_ref())
+                    .collect()
+            })
+            .collect();
+        (got, wanted)
+    }
+
     // Property tests run natively only (no proptest on wasm32).
     #[cfg(not(target_family = "wasm"))]
     proptest::proptest! {
@@ -131,21 +162,14 @@ mod tests {
             read in proptest::collection::vec((0u8..5, 0u8..3), 0..8),
             edited in proptest::collection::vec((0u8..6, 0u8..3), 0..10),
         ) {
-            const NAMES: [&[u8]; 6] = [b"a", b"b", b"c", b"d", b"e", b"f"];
-            const VALUES: [&[u8]; 3] = [b"1", b"2", b"3"];
             let read: Vec<(&[u8], &[u8])> =
                 read.iter().map(|(k, v)| (NAMES[*k as usize], VALUES[*v as usize])).collect();
             let edited: Vec<Pair<'_>> = edited
                 .iter()
                 .map(|(k, v)| (Cow::Borrowed(NAMES[*k as usize]), Cow::Borrowed(VALUES[*v as usize])))
                 .collect();
-            let mut map = read.clone();
-            apply(&mut map, &writes(&read, &edited));
-            for name in NAMES {
-                let wanted: Vec<&[u8]> =
-                    edited.iter().filter(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref()).collect();
-                proptest::prop_assert_eq!(values(&map, name), wanted);
-            }
+            let (got, wanted) = after_writes(&read, &edited);
+            proptest::prop_assert_eq!(got, wanted);
         }
     }
 
@@ -159,8 +183,6 @@ mod tests {
             dropped in proptest::collection::vec(0u8..6, 0..3),
             appended in proptest::collection::vec((0u8..6, 0u8..3), 0..6),
         ) {
-            const NAMES: [&[u8]; 6] = [b"a", b"b", b"c", b"d", b"e", b"f"];
-            const VALUES: [&[u8]; 3] = [b"1", b"2", b"3"];
             let read: Vec<(&[u8], &[u8])> =
                 read.iter().map(|(k, v)| (NAMES[*k as usize], VALUES[*v as usize])).collect();
             let dropped: Vec<&[u8]> = dropped.iter().map(|k| NAMES[*k as usize]).collect();
@@ -176,13 +198,8 @@ mod tests {
             let removed = |name: &[u8]| dropped.contains(&name) && read.iter().any(|(k, _)| *k == name);
             let appends_to_dropped = appended.iter().any(|(k, _)| removed(NAMES[*k as usize]));
             proptest::prop_assert_eq!(fast.is_some(), !appends_to_dropped);
-            let mut map = read.clone();
-            apply(&mut map, &writes(&read, &edited));
-            for name in NAMES {
-                let wanted: Vec<&[u8]> =
-                    edited.iter().filter(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref()).collect();
-                proptest::prop_assert_eq!(values(&map, name), wanted);
-            }
+            let (got, wanted) = after_writes(&read, &edited);
+            proptest::prop_assert_eq!(got, wanted);
         }
     }
 

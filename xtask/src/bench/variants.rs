@@ -57,42 +57,19 @@ impl Variant {
     }
 }
 
-/// The filter's configuration in the `filter` variant: every policy that exists, on the routes
-/// the scenarios use. Shared with the per-request cost report.
+/// The filter's configuration in the `filter` and `dynamic` variants: every policy that
+/// exists, on the routes the scenarios use. One file, read by the per-request cost report and
+/// the core's in-process benchmark (`filter/benches/exchange.rs`) too. In it:
+/// - `client_address` from `x_forwarded_for`: the connection manager has `use_remote_address`,
+///   so the rate limit's client address is the one it appended, no property read;
+/// - a rate limit high enough never to refuse, like the native variant's token bucket;
+/// - `errors` reads every response's status and replaces none here (the upstreams answer
+///   200); `https_redirect` is off, as the benchmark speaks plain HTTP.
+pub const FILTER_CONFIG: &str = include_str!("filter-config.json");
+
 pub fn filter_config() -> Value {
-    json!({
-        // The connection manager has use_remote_address: the rate limit's client address is
-        // the one it appended to X-Forwarded-For, no property read.
-        "client_address": {"from": "x_forwarded_for"},
-        "defaults": {
-            "cors": {
-                "allow_origins": [ORIGIN],
-                "allow_methods": ["GET", "POST", "PUT", "DELETE"],
-                "allow_headers": ["content-type", "authorization"],
-                "max_age": 600
-            },
-            // High enough never to refuse, like the native variant's token bucket.
-            "rate_limit": {"name": "bench", "limit": 1_000_000_000u64, "window": "1s"},
-            // Reads every response's status; replaces none here (the upstreams answer 200).
-            // (https_redirect is off: the benchmark speaks plain HTTP, so it would redirect
-            // every request.)
-            "errors": {}
-        },
-        "routes": [
-            {"name": "create_user", "match": {"path": "/users", "methods": ["POST"]}, "validate": {"body": {
-                "type": "object",
-                "properties": {
-                    "email": {"type": "string", "format": "email"},
-                    "password": {"type": "string", "minLength": 8, "maxLength": 128},
-                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                    "bio": {"type": "string", "maxLength": 2000}
-                },
-                "required": ["email", "password", "name"],
-                "additionalProperties": false
-            }}},
-            {"name": "items", "match": {"prefix": "/items"}}
-        ]
-    })
+    // A file of this crate, read by the test below: it cannot fail at a user's.
+    serde_json::from_str(FILTER_CONFIG).expect("xtask/src/bench/filter-config.json is JSON")
 }
 
 fn wasm_filter(module_file: &str, configuration: Value) -> Value {
@@ -285,4 +262,15 @@ pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -
             }],
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_config_allows_the_scenarios_origin() {
+        let config = filter_config();
+        assert_eq!(config["defaults"]["cors"]["allow_origins"], json!([ORIGIN]));
+    }
 }
