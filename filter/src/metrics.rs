@@ -144,7 +144,12 @@ impl Metrics {
     }
 
     pub fn decision(&self, route: Option<usize>, decision: Decision) -> Option<usize> {
-        let (_, base) = self.decisions.iter().find(|(r, _)| *r == route)?;
+        // Listed in route order after `unmatched`: found by position, not by a scan (an API
+        // description brings thousands of routes).
+        let (_, base) = self
+            .decisions
+            .get(route.map_or(0, |i| i + 1))
+            .filter(|(r, _)| *r == route)?;
         Some(base + DECISIONS.iter().position(|(d, _)| *d == decision)?)
     }
 
@@ -162,7 +167,11 @@ impl Metrics {
 
     /// `reason` `None`: passed.
     pub fn validation(&self, route: Option<usize>, reason: Option<Reason>) -> Option<usize> {
-        let (_, base) = self.validations.iter().find(|(r, _)| *r == route)?;
+        let at = self
+            .validations
+            .binary_search_by(|(r, _)| r.cmp(&route))
+            .ok()?;
+        let (_, base) = self.validations.get(at)?;
         let offset = match reason {
             None => 0,
             Some(reason) => 1 + Reason::ALL.iter().position(|r| *r == reason)?,

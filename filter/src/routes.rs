@@ -14,8 +14,12 @@ use http::Method;
 
 use serde::Deserialize;
 
+mod tree;
+
+pub use tree::RouteTree;
+
 use crate::policy::PolicySet;
-use crate::syntax::{ConfigError, parse_methods, path_only};
+use crate::syntax::{ConfigError, OneOrMany, parse_methods, path_only};
 
 /// How a route's path is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +35,16 @@ pub enum PathPattern {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
+    Literal(String),
+    Param(String),
+    /// Literal text and parameters in one segment (`{base}...{head}`, `{name}.json`): a
+    /// parameter takes the shortest non-empty text up to the literal after it, or the rest.
+    Mixed(Vec<Piece>),
+}
+
+/// A part of a mixed segment; two parameters are never next to each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
     Literal(String),
     Param(String),
 }
@@ -79,6 +93,10 @@ pub struct RawMatch {
     /// `route_matching`.
     #[serde(default)]
     pub exact: Option<bool>,
+    /// Operations of the `openapi` document this route's policies apply to (`operationId`,
+    /// `METHOD /path` or `/path` as the document writes them), instead of a path.
+    #[serde(default)]
+    pub operations: Option<OneOrMany>,
 }
 
 impl Route {
@@ -156,10 +174,18 @@ impl PathPattern {
         match self {
             Self::Template(segments) => segments
                 .iter()
-                .filter_map(|s| match s {
-                    Segment::Param(name) => Some(name.as_str()),
-                    Segment::Literal(_) => None,
+                .flat_map(|s| match s {
+                    Segment::Param(name) => std::slice::from_ref(name).iter().collect(),
+                    Segment::Literal(_) => Vec::new(),
+                    Segment::Mixed(pieces) => pieces
+                        .iter()
+                        .filter_map(|p| match p {
+                            Piece::Param(name) => Some(name),
+                            Piece::Literal(_) => None,
+                        })
+                        .collect(),
                 })
+                .map(String::as_str)
                 .collect(),
             _ => Vec::new(),
         }
@@ -285,9 +311,68 @@ fn template_params<'p>(
                 }
                 params.push((name.as_str(), part));
             }
+            Segment::Mixed(pieces) => {
+                if !mixed_params(pieces, part, exact, &mut params) {
+                    return None;
+                }
+            }
         }
     }
     parts.next().is_none().then_some(params)
+}
+
+/// A mixed segment against a path segment; its parameters' values go to `params`.
+pub(crate) fn mixed_params<'p>(
+    pieces: &'p [Piece],
+    segment: &'p str,
+    exact: bool,
+    params: &mut Vec<(&'p str, &'p str)>,
+) -> bool {
+    let mut rest = segment;
+    let mut pieces = pieces.iter().peekable();
+    while let Some(piece) = pieces.next() {
+        match piece {
+            Piece::Literal(literal) => match strip_literal(rest, literal, exact) {
+                Some(after) => rest = after,
+                None => return false,
+            },
+            Piece::Param(name) => {
+                let end = match pieces.peek() {
+                    Some(Piece::Literal(next)) => find_literal(rest, next, exact),
+                    _ => Some(rest.len()),
+                };
+                let Some((value, after)) = end
+                    .filter(|e| *e > 0)
+                    .and_then(|e| rest.split_at_checked(e))
+                else {
+                    return false;
+                };
+                params.push((name.as_str(), value));
+                rest = after;
+            }
+        }
+    }
+    rest.is_empty()
+}
+
+/// `text` after `literal` at its start (ASCII case ignored unless `exact`).
+fn strip_literal<'t>(text: &'t str, literal: &str, exact: bool) -> Option<&'t str> {
+    let start = text.get(..literal.len())?;
+    let same = if exact {
+        start == literal
+    } else {
+        start.eq_ignore_ascii_case(literal)
+    };
+    same.then(|| text.get(literal.len()..)).flatten()
+}
+
+/// Where `literal` first appears in `text` after at least one byte.
+fn find_literal(text: &str, literal: &str, exact: bool) -> Option<usize> {
+    (1..text.len()).find(|at| {
+        text.get(*at..)
+            .and_then(|rest| strip_literal(rest, literal, exact))
+            .is_some()
+    })
 }
 
 /// Returns the pattern and the text it was written as (the route's default name).
@@ -313,13 +398,14 @@ fn compile_match(raw: &RawMatch) -> Result<(PathPattern, String), ConfigError> {
         }
         (Some(path), None) => {
             check_path_text(path).map_err(|reason| ConfigError::new("path", reason))?;
-            let pattern = compile_path(path).map_err(|reason| ConfigError::new("path", reason))?;
+            let pattern = compile_path(path, ParamNames::Identifiers)
+                .map_err(|reason| ConfigError::new("path", reason))?;
             Ok((pattern, path.clone()))
         }
     }
 }
 
-fn check_path_text(path: &str) -> Result<(), String> {
+pub(crate) fn check_path_text(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("`{path}` must start with `/`"));
     }
@@ -339,36 +425,84 @@ fn check_path_text(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn compile_path(path: &str) -> Result<PathPattern, String> {
+/// Which parameter names a template may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamNames {
+    /// Letters, digits and `_`, not starting with a digit (the config's own routes).
+    Identifiers,
+    /// Any text without `{`, `}` or `/` (OpenAPI allows any name: `{serviceHealth-id}`).
+    Any,
+}
+
+/// A path as a pattern: exact without `{`, else a template.
+pub fn compile_path(path: &str, rule: ParamNames) -> Result<PathPattern, String> {
     if !path.contains('{') && !path.contains('}') {
         return Ok(PathPattern::Exact(path.to_string()));
     }
     let mut segments = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for part in path.strip_prefix('/').unwrap_or(path).split('/') {
-        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            if !is_param_name(name) {
-                return Err(format!(
-                    "`{{{name}}}` is not a parameter name (letters, digits and `_`, not starting with a digit)"
-                ));
+        let pieces = pieces(part, rule)?;
+        for piece in &pieces {
+            if let Piece::Param(name) = piece {
+                if names.contains(name) {
+                    return Err(format!("parameter `{{{name}}}` appears twice"));
+                }
+                names.push(name.clone());
             }
-            if names.contains(&name) {
-                return Err(format!("parameter `{{{name}}}` appears twice"));
-            }
-            names.push(name);
-            segments.push(Segment::Param(name.to_string()));
-        } else if part.contains('{') || part.contains('}') {
-            return Err(format!(
-                "segment `{part}`: a parameter must be a whole segment, like `/{{id}}`"
-            ));
-        } else {
-            segments.push(Segment::Literal(part.to_string()));
         }
+        segments.push(match <[Piece; 1]>::try_from(pieces) {
+            Ok([Piece::Literal(text)]) => Segment::Literal(text),
+            Ok([Piece::Param(name)]) => Segment::Param(name),
+            Err(pieces) if pieces.is_empty() => Segment::Literal(String::new()),
+            Err(pieces) => Segment::Mixed(pieces),
+        });
     }
     Ok(PathPattern::Template(segments))
 }
 
-fn is_param_name(name: &str) -> bool {
+/// One segment's literal text and `{name}` parameters, in order.
+fn pieces(part: &str, rule: ParamNames) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = part;
+    while !rest.is_empty() {
+        let Some(open) = rest.find(['{', '}']) else {
+            pieces.push(Piece::Literal(rest.to_string()));
+            break;
+        };
+        let (literal, from_brace) = rest.split_at(open);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal.to_string()));
+        }
+        let Some((name, after)) = from_brace
+            .strip_prefix('{')
+            .and_then(|inner| inner.split_once('}'))
+        else {
+            return Err(format!("segment `{part}`: unbalanced `{{` or `}}`"));
+        };
+        if !is_param_name(name, rule) {
+            return Err(match rule {
+                ParamNames::Identifiers => format!(
+                    "`{{{name}}}` is not a parameter name (letters, digits and `_`, not starting with a digit)"
+                ),
+                ParamNames::Any => format!("`{{{name}}}` is not a parameter name"),
+            });
+        }
+        if matches!(pieces.last(), Some(Piece::Param(_))) {
+            return Err(format!(
+                "segment `{part}`: two parameters need literal text between them"
+            ));
+        }
+        pieces.push(Piece::Param(name.to_string()));
+        rest = after;
+    }
+    Ok(pieces)
+}
+
+fn is_param_name(name: &str, rule: ParamNames) -> bool {
+    if rule == ParamNames::Any {
+        return !name.is_empty() && !name.contains(['{', '}', '/']);
+    }
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -384,48 +518,121 @@ fn compile_methods(list: &[String]) -> Result<Vec<Method>, ConfigError> {
     parse_methods(list).map_err(|e| e.within("methods"))
 }
 
-/// The compiled routes, in config order.
+/// The compiled routes: the config's own, tried first in config order, then those of an API
+/// description, found through a [`RouteTree`] by specificity. `Route::index` is the position.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// How many of `routes` are the config's own (the rest are in `tree`).
+    listed: usize,
+    tree: Option<RouteTree>,
 }
 
 impl RouteTable {
     pub fn new(routes: Vec<Route>) -> Self {
-        Self { routes }
+        Self {
+            listed: routes.len(),
+            routes,
+            tree: None,
+        }
+    }
+
+    /// `listed` routes tried in order, then `described` ones (template or exact patterns)
+    /// by specificity, matched loosely or byte for byte as `exact` says. Indexes are
+    /// renumbered to positions.
+    pub fn with_described(listed: Vec<Route>, described: Vec<Route>, exact: bool) -> Self {
+        let mut tree = RouteTree::new(exact);
+        let count = listed.len();
+        let mut routes = listed;
+        for (offset, mut route) in described.into_iter().enumerate() {
+            route.index = count + offset;
+            route.exact = exact;
+            match &route.pattern {
+                PathPattern::Template(segments) => tree.insert(segments, route.index),
+                PathPattern::Exact(path) => {
+                    let segments: Vec<Segment> = path
+                        .strip_prefix('/')
+                        .unwrap_or(path)
+                        .split('/')
+                        .map(|s| Segment::Literal(s.to_string()))
+                        .collect();
+                    tree.insert(&segments, route.index);
+                }
+                // Described routes are never prefixes; one would still match, listed.
+                PathPattern::Prefix(_) => {}
+            }
+            routes.push(route);
+        }
+        Self {
+            routes,
+            listed: count,
+            tree: Some(tree),
+        }
+    }
+
+    /// The route at `index` (its position).
+    pub fn get(&self, index: usize) -> Option<&Route> {
+        self.routes.get(index)
+    }
+
+    fn listed(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().take(self.listed)
+    }
+
+    /// The first described route (by specificity) whose path matches and that `takes`.
+    fn described(&self, path: &str, takes: impl Fn(&Route) -> bool) -> Option<&Route> {
+        let tree = self.tree.as_ref()?;
+        let mut found = None;
+        tree.walk(path, &mut |indexes| {
+            found = indexes
+                .iter()
+                .filter_map(|i| self.routes.get(*i))
+                .find(|r| takes(r));
+            found.is_some()
+        });
+        found
     }
 
     /// The first route that matches; `path` may carry a query string, which is ignored.
     pub fn find(&self, method: &str, path: &str) -> Option<&Route> {
         let path = path_only(path);
-        self.routes.iter().find(|r| r.matches(method, path))
+        self.listed()
+            .find(|r| r.matches(method, path))
+            .or_else(|| self.described(path, |r| r.matches_method(method)))
     }
 
     /// The route of a CORS preflight announcing `announced`: the first route that takes the
     /// announced method, or that lists `OPTIONS` itself (to handle preflights its own way).
     pub fn find_preflight(&self, announced: &str, path: &str) -> Option<&Route> {
         let path = path_only(path);
-        self.routes.iter().find(|r| {
-            r.matches_path(path)
-                && (r.matches_method(announced)
-                    || r.methods
-                        .as_ref()
-                        .is_some_and(|m| m.contains(&Method::OPTIONS)))
-        })
+        let takes = |r: &Route| {
+            r.matches_method(announced)
+                || r.methods
+                    .as_ref()
+                    .is_some_and(|m| m.contains(&Method::OPTIONS))
+        };
+        self.listed()
+            .find(|r| r.matches_path(path) && takes(r))
+            .or_else(|| self.described(path, takes))
     }
 
     /// The methods of the routes whose path matches (`None` when no route's does), for a 405's
     /// `Allow`; a route for every method would have matched, so it adds none.
     pub fn methods_for_path(&self, path: &str) -> Option<Vec<&str>> {
         let path = path_only(path);
-        let mut matching = self
-            .routes
-            .iter()
-            .filter(|r| r.matches_path(path))
-            .peekable();
-        matching.peek()?;
+        let mut matching: Vec<&Route> = self.listed().filter(|r| r.matches_path(path)).collect();
+        if let Some(tree) = &self.tree {
+            tree.walk(path, &mut |indexes| {
+                matching.extend(indexes.iter().filter_map(|i| self.routes.get(*i)));
+                false
+            });
+        }
+        if matching.is_empty() {
+            return None;
+        }
         Some(
             matching
+                .into_iter()
                 .filter_map(Route::allowed_methods)
                 .flatten()
                 .collect(),

@@ -59,6 +59,8 @@ fn exactly(pattern: &PathPattern, path: &str) -> bool {
                     .all(|(segment, part)| match segment {
                         Segment::Literal(literal) => literal == part,
                         Segment::Param(_) => !part.is_empty(),
+                        // The table has no mixed segment.
+                        Segment::Mixed(_) => false,
                     })
         }
         _ => pattern.matches(path, true),

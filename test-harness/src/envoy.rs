@@ -434,6 +434,14 @@ impl Envoy {
         }
     }
 
+    /// Envoy's resident memory now (`VmRSS`), in bytes.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Runs Envoy with a bootstrap that must be refused; returns its log.
     pub fn start_expecting_failure(bootstrap: &Bootstrap) -> Result<String, String> {
         match Self::start(bootstrap) {

@@ -1,6 +1,7 @@
 //! The plugin configuration: typed (serde, unknown fields refused), checked completely and
 //! compiled once when Envoy hands it over. Requests only ever see [`Config`].
 
+mod described;
 mod encoding;
 mod raw;
 mod secrets;
@@ -56,38 +57,53 @@ impl Config {
     pub fn compile(raw: RawConfig) -> Result<Self, ConfigError> {
         let defaults =
             Arc::new(policies::compile_defaults(&raw.defaults).map_err(|e| e.within("defaults"))?);
-        let routes = raw
+        let exact = raw.route_matching == RouteMatching::Exact;
+        // Routes that name operations of the `openapi` document add to them; the others are
+        // routes of their own, tried first.
+        let (listed_raw, overlays): (Vec<_>, Vec<_>) = raw
             .routes
             .iter()
             .enumerate()
-            .map(|(index, raw_route)| {
-                let exact = raw.route_matching == RouteMatching::Exact;
-                let mut route = Route::compile(
-                    index,
-                    raw_route.name.as_deref(),
-                    &raw_route.matcher,
-                    Arc::clone(&defaults),
-                    exact,
-                )?;
-                let params = route.pattern.param_names();
-                if let Some(policies) =
-                    policies::compile_route(&raw.defaults, &raw_route.sections(), &params)?
-                {
-                    route.policies = Arc::new(policies);
-                }
-                Ok(route)
-            })
+            .partition(|(_, r)| r.matcher.operations.is_none());
+        let listed = listed_raw
+            .iter()
             .enumerate()
-            .map(|(index, route): (usize, Result<Route, ConfigError>)| {
-                route.map_err(|e| e.within(&format!("routes[{index}]")))
+            .map(|(position, (index, raw_route))| {
+                compile_listed(&raw, position, raw_route, &defaults, exact)
+                    .map_err(|e| e.within(&format!("routes[{index}]")))
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        check_metric_labels(&raw.routes, &routes)?;
-        let limits = distinct_limits(&defaults, &routes)?;
-        let unknown_routes = match &raw.defaults.validate {
-            Some(Section::On(v)) => v.unknown_routes.unwrap_or_default(),
-            _ => UnknownRoutes::Allow,
+        check_metric_labels(&listed_raw, &listed)?;
+        let described = match &raw.openapi {
+            Some(openapi) => {
+                described::routes(&raw, openapi, &overlays, &listed, &defaults, exact)?
+            }
+            None => {
+                if let Some((index, _)) = overlays.first() {
+                    return Err(ConfigError::new(
+                        format!("routes[{index}].match.operations"),
+                        "names operations of an `openapi` document, which the config does not have",
+                    ));
+                }
+                Vec::new()
+            }
         };
+        let sets = listed_raw
+            .iter()
+            .zip(&listed)
+            .map(|((index, _), r)| (format!("routes[{index}]"), r.policies.as_ref()))
+            .chain(described.iter().map(|r| {
+                (
+                    format!("openapi operation `{}`", r.name),
+                    r.policies.as_ref(),
+                )
+            }));
+        let limits = distinct_limits(&defaults, sets)?;
+        let routes = match raw.openapi {
+            Some(_) => RouteTable::with_described(listed, described, exact),
+            None => RouteTable::new(listed),
+        };
+        let unknown_routes = unknown_routes(&raw);
         let logging = match &raw.logging {
             Some(raw) => Logging::compile(raw).map_err(|e| e.within("logging"))?,
             None => Logging::default(),
@@ -102,7 +118,7 @@ impl Config {
         };
         Ok(Self {
             client_address,
-            routes: RouteTable::new(routes),
+            routes,
             defaults,
             limits,
             unknown_routes,
@@ -112,15 +128,53 @@ impl Config {
     }
 }
 
+/// What requests no route describes get: an API description says which routes exist, so
+/// with one the rest are refused unless asked (`openapi.unknown_routes` first).
+fn unknown_routes(raw: &RawConfig) -> UnknownRoutes {
+    let defaults = match &raw.defaults.validate {
+        Some(Section::On(v)) => v.unknown_routes,
+        _ => None,
+    };
+    match &raw.openapi {
+        Some(openapi) => openapi
+            .unknown_routes
+            .or(defaults)
+            .unwrap_or(UnknownRoutes::Reject),
+        None => defaults.unwrap_or_default(),
+    }
+}
+
+/// One of the config's own routes, at `position` in the table.
+fn compile_listed(
+    raw: &RawConfig,
+    position: usize,
+    raw_route: &RawRoute,
+    defaults: &Arc<PolicySet>,
+    exact: bool,
+) -> Result<Route, ConfigError> {
+    let mut route = Route::compile(
+        position,
+        raw_route.name.as_deref(),
+        &raw_route.matcher,
+        Arc::clone(defaults),
+        exact,
+    )?;
+    let params = route.pattern.param_names();
+    if let Some(policies) = policies::compile_route(&raw.defaults, &raw_route.sections(), &params)?
+    {
+        route.policies = Arc::new(policies);
+    }
+    Ok(route)
+}
+
 /// The limits of all policy sets, one per table; a name must mean the same limit everywhere
 /// (it names the limit's headers and metrics).
-fn distinct_limits(defaults: &PolicySet, routes: &[Route]) -> Result<Vec<Arc<Limit>>, ConfigError> {
+fn distinct_limits<'s>(
+    defaults: &'s PolicySet,
+    routes: impl Iterator<Item = (String, &'s PolicySet)>,
+) -> Result<Vec<Arc<Limit>>, ConfigError> {
     let mut distinct: Vec<Arc<Limit>> = Vec::new();
-    let sets = std::iter::once(("defaults".to_string(), defaults)).chain(
-        routes
-            .iter()
-            .map(|r| (format!("routes[{}]", r.index), r.policies.as_ref())),
-    );
+    let sets = std::iter::once(("defaults".to_string(), defaults)).chain(routes);
     for (path, set) in sets {
         for limit in set.rate_limit.iter().flat_map(|r| r.limits.iter()) {
             match distinct.iter().find(|l| l.name == limit.name) {
@@ -148,9 +202,13 @@ mod tests;
 /// routes with the same label, or one labelled `unmatched`, would merge their counts silently.
 /// Unnamed routes are labelled by their path pattern and may share it (`GET /users` and
 /// `POST /users`); naming them separates their counts.
-fn check_metric_labels(raw: &[raw::RawRoute], routes: &[Route]) -> Result<(), ConfigError> {
+fn check_metric_labels(
+    raw: &[(usize, &raw::RawRoute)],
+    routes: &[Route],
+) -> Result<(), ConfigError> {
     let mut seen: Vec<(String, usize)> = Vec::new();
-    for (index, (route, compiled)) in raw.iter().zip(routes).enumerate() {
+    for ((index, route), compiled) in raw.iter().zip(routes) {
+        let index = *index;
         let Some(name) = &route.name else {
             if crate::syntax::label(&compiled.name) == "unmatched" {
                 return Err(ConfigError::new(

@@ -7,6 +7,7 @@ use super::encoding::{self, Encoded};
 use super::secrets;
 use crate::client_address::RawClientAddress;
 use crate::logging::RawLogging;
+use crate::openapi::RawOpenApi;
 use crate::policy::RawPolicies;
 use crate::policy::health::RawHealth;
 use crate::policy::set::with_policy_sections;
@@ -35,6 +36,9 @@ pub struct RawConfig {
     /// Where the `client_ip` rate-limit key comes from (default: Envoy's `source.address`).
     #[serde(default)]
     pub client_address: Option<RawClientAddress>,
+    /// An OpenAPI document whose operations become routes with their validation.
+    #[serde(default)]
+    pub openapi: Option<RawOpenApi>,
 }
 
 with_policy_sections! {
@@ -64,20 +68,25 @@ impl RawConfig {
             Encoded::Empty => Self::default(),
             // Text is read as text (secrets expanded in place), so that syntax errors keep their
             // line and column, maps their order, and duplicate keys are refused.
-            Encoded::Json(text) if !text.windows(2).any(|w| w == b"${") => Self::from_json(text)?,
+            Encoded::Json(text) if !holds_reference(text) => Self::from_json(text)?,
+            Encoded::Json(text) if !secrets_outside_document(text) => Self::from_json(text)?,
             Encoded::Json(text) => {
                 let text =
                     std::str::from_utf8(text).map_err(|e| ConfigError::new("", e.to_string()))?;
                 match secrets::expand_json_text(text, env, &mut used) {
-                    Ok(expanded) => {
+                    Ok(expanded) if !has_document(text) => {
                         Self::from_json(expanded.as_bytes()).map_err(|e| used.scrub(e))?
                     }
-                    // Walk the parsed value to name the field of the missing secret.
-                    Err(reason) => {
+                    // Walk the parsed value to name the field of the missing secret (or to
+                    // leave the OpenAPI document's text alone).
+                    _ => {
                         let mut value: serde_json::Value = serde_json::from_slice(text.as_bytes())
                             .map_err(|e| ConfigError::new("", e.to_string()))?;
-                        secrets::substitute(&mut value, env, &mut secrets::Used::default())?;
-                        return Err(ConfigError::new("", reason));
+                        used = secrets::Used::default();
+                        substitute_outside_document(&mut value, env, &mut used)?;
+                        let text = serde_json::to_vec(&value)
+                            .map_err(|e| ConfigError::new("", e.to_string()))?;
+                        Self::from_json(&text).map_err(|e| used.scrub(without_position(e)))?
                     }
                 }
             }
@@ -85,7 +94,8 @@ impl RawConfig {
             // keeps the module smaller (the typed config's code exists once), and a Struct
             // config is read once per VM.
             Encoded::Struct(mut value) => {
-                secrets::substitute(&mut value, env, &mut used).map_err(|e| used.scrub(e))?;
+                substitute_outside_document(&mut value, env, &mut used)
+                    .map_err(|e| used.scrub(e))?;
                 let text =
                     serde_json::to_vec(&value).map_err(|e| ConfigError::new("", e.to_string()))?;
                 Self::from_json(&text).map_err(|e| used.scrub(without_position(e)))?
@@ -100,6 +110,45 @@ impl RawConfig {
         de.end().map_err(|e| ConfigError::new("", e.to_string()))?;
         Ok(raw)
     }
+}
+
+fn holds_reference(text: &[u8]) -> bool {
+    text.windows(2).any(|w| w == b"${")
+}
+
+fn has_document(text: &str) -> bool {
+    text.contains("\"openapi\"")
+}
+
+/// Where an OpenAPI document sits in the config: it is data (an API description), so `${` in
+/// its text is text (GitHub's descriptions hold some), never a secret.
+const DOCUMENT: &str = "/openapi/document";
+
+/// Whether `${` appears outside the OpenAPI document (a config that does not parse says yes,
+/// so that its error comes from the usual path).
+fn secrets_outside_document(text: &[u8]) -> bool {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return true;
+    };
+    let Some(document) = value.pointer_mut(DOCUMENT) else {
+        return true;
+    };
+    *document = serde_json::Value::Null;
+    serde_json::to_vec(&value).map_or(true, |rest| holds_reference(&rest))
+}
+
+/// Expands the secrets of every string but the OpenAPI document's.
+fn substitute_outside_document(
+    value: &mut serde_json::Value,
+    env: secrets::Lookup<'_>,
+    used: &mut secrets::Used,
+) -> Result<(), ConfigError> {
+    let document = value.pointer_mut(DOCUMENT).map(std::mem::take);
+    secrets::substitute(value, env, used)?;
+    if let (Some(document), Some(slot)) = (document, value.pointer_mut(DOCUMENT)) {
+        *slot = document;
+    }
+    Ok(())
 }
 
 /// A Struct has no lines: where serde_json stopped in the text made from it says nothing.

@@ -19,7 +19,7 @@ fn empty_config_is_valid() {
 fn unknown_top_level_field_is_named() {
     assert_eq!(
         error(r#"{"rotues":[]}"#),
-        "invalid configuration at `rotues`: unknown field `rotues`, expected one of `defaults`, `routes`, `logging`, `health`, `route_matching`, `client_address` at line 1 column 9"
+        "invalid configuration at `rotues`: unknown field `rotues`, expected one of `defaults`, `routes`, `logging`, `health`, `route_matching`, `client_address`, `openapi` at line 1 column 9"
     );
 }
 
@@ -27,7 +27,7 @@ fn unknown_top_level_field_is_named() {
 fn unknown_nested_field_is_named_with_its_path() {
     assert_eq!(
         error(r#"{"routes":[{"match":{"path":"/a"}},{"match":{"paht":"/b"}}]}"#),
-        "invalid configuration at `routes[1].match.paht`: unknown field `paht`, expected one of `path`, `prefix`, `methods`, `exact` at line 1 column 51"
+        "invalid configuration at `routes[1].match.paht`: unknown field `paht`, expected one of `path`, `prefix`, `methods`, `exact`, `operations` at line 1 column 51"
     );
 }
 
@@ -154,6 +154,6 @@ fn a_struct_config_error_names_the_field_without_a_text_position() {
     let error = Config::from_bytes(&config.encode_to_vec()).expect_err("refused");
     assert_eq!(
         error.to_string(),
-        "invalid configuration at `routes[0].match.paht`: unknown field `paht`, expected one of `path`, `prefix`, `methods`, `exact`"
+        "invalid configuration at `routes[0].match.paht`: unknown field `paht`, expected one of `path`, `prefix`, `methods`, `exact`, `operations`"
     );
 }

@@ -26,7 +26,7 @@ pub(super) struct Said<'a> {
 impl Engine {
     fn route_name(&self, route: Option<usize>) -> &str {
         route
-            .and_then(|i| self.config.routes.iter().find(|r| r.index == i))
+            .and_then(|i| self.config.routes.get(i))
             .map_or("", |r| r.name.as_str())
     }
 

@@ -166,6 +166,54 @@ fn template_matches_one_nonempty_segment_per_param() {
     assert!(t.find("GET", "/users/1/").is_some());
 }
 
+/// GitHub's `/repos/{owner}/{repo}/compare/{basehead}` is written `{base}...{head}` in older
+/// descriptions; a file route `{name}.json`.
+#[test]
+fn a_segment_can_mix_literal_text_and_parameters() {
+    let t = table(
+        r#"{"routes":[
+            {"name":"compare","match":{"path":"/compare/{base}...{head}"}},
+            {"name":"json","match":{"path":"/files/{name}.json"}},
+            {"name":"call","match":{"path":"/delta(token='{token}')"}}
+        ]}"#,
+    );
+    let found = |path: &str| -> Option<(String, Vec<(String, String)>)> {
+        let route = t.find("GET", path)?;
+        let params = route.params(path_only(path))?;
+        let owned = params.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Some((route.name.clone(), owned.collect()))
+    };
+    let expect = |name: &str, params: &[(&str, &str)]| {
+        let owned = params.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Some((name.to_string(), owned.collect::<Vec<_>>()))
+    };
+    assert_eq!(
+        found("/compare/main...feature/"),
+        expect("compare", &[("base", "main"), ("head", "feature")])
+    );
+    // The first `...` ends the first parameter; the rest is the second.
+    assert_eq!(
+        found("/Compare/a...b...c"),
+        expect("compare", &[("base", "a"), ("head", "b...c")])
+    );
+    assert_eq!(found("/compare/...b"), None);
+    assert_eq!(found("/compare/a..."), None);
+    assert_eq!(found("/compare/ab"), None);
+    assert_eq!(
+        found("/files/report.v2.JSON"),
+        expect("json", &[("name", "report.v2")])
+    );
+    assert_eq!(found("/files/.json"), None);
+    assert_eq!(
+        found("/delta(token='abc')"),
+        expect("call", &[("token", "abc")])
+    );
+    let exact =
+        table(r#"{"route_matching":"exact","routes":[{"match":{"path":"/files/{name}.json"}}]}"#);
+    assert!(exact.find("GET", "/files/a.json").is_some());
+    assert!(exact.find("GET", "/files/a.JSON").is_none());
+}
+
 #[test]
 fn methods_restrict_the_route_and_first_match_wins() {
     let t = table(
@@ -228,8 +276,12 @@ fn bad_matches_are_refused_with_the_field() {
         "invalid configuration at `routes[1].match.path`: parameter `{id}` appears twice"
     );
     assert_eq!(
-        error(r#"{"routes":[{"match":{"path":"/users/id{id}"}}]}"#),
-        "invalid configuration at `routes[0].match.path`: segment `id{id}`: a parameter must be a whole segment, like `/{id}`"
+        error(r#"{"routes":[{"match":{"path":"/compare/{base}{head}"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: segment `{base}{head}`: two parameters need literal text between them"
+    );
+    assert_eq!(
+        error(r#"{"routes":[{"match":{"path":"/files/{name.json"}}]}"#),
+        "invalid configuration at `routes[0].match.path`: segment `{name.json`: unbalanced `{` or `}`"
     );
     assert_eq!(
         error(r#"{"routes":[{"match":{"path":"/users/{1d}"}}]}"#),
@@ -334,4 +386,92 @@ fn a_preflight_takes_the_route_of_its_announced_method_or_one_listing_options() 
     assert_eq!(name("POST", "/a"), Some("own_preflights"));
     assert_eq!(name("POST", "/b?x=1"), Some("create_b"));
     assert_eq!(name("GET", "/b"), None);
+}
+
+/// The route tree of an API description against a scan of the same routes: whatever it finds
+/// matches, and it finds a route whenever one matches (literal segments tried first, then
+/// mixed, then parameters, falling back when a branch has no route for the method).
+#[cfg(not(target_family = "wasm"))]
+mod tree {
+    use super::*;
+    use std::sync::Arc;
+
+    fn described(templates: &[(String, &str)], exact: bool) -> RouteTable {
+        let routes = templates
+            .iter()
+            .enumerate()
+            .map(|(index, (path, method))| Route {
+                index,
+                name: format!("{method} {path}"),
+                pattern: compile_path(path, ParamNames::Any).expect("template"),
+                methods: Some(vec![Method::from_bytes(method.as_bytes()).expect("method")]),
+                exact,
+                policies: Arc::new(PolicySet::default()),
+            })
+            .collect();
+        RouteTable::with_described(Vec::new(), routes, exact)
+    }
+
+    fn template() -> impl Strategy<Value = String> {
+        let segment = prop::sample::select(vec!["a", "b", "{p}", "x{q}y", "Ab", ""]);
+        prop::collection::vec(segment, 1..4).prop_map(|segments| {
+            let mut names = 0;
+            let segments: Vec<String> = segments
+                .iter()
+                .map(|s| {
+                    names += 1;
+                    s.replace("{p}", &format!("{{p{names}}}"))
+                        .replace("{q}", &format!("{{q{names}}}"))
+                })
+                .collect();
+            format!("/{}", segments.join("/"))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_tree_finds_what_a_scan_finds(
+            templates in prop::collection::vec((template(), prop::sample::select(vec!["GET", "POST"])), 1..8),
+            path in prop::collection::vec(prop::sample::select(vec!["a", "b", "A", "ab", "xzy", "xy", "c", ""]), 1..5),
+            slash in any::<bool>(),
+            exact in any::<bool>(),
+            method in prop::sample::select(vec!["GET", "POST", "HEAD"]),
+        ) {
+            let table = described(&templates, exact);
+            let mut path = format!("/{}", path.join("/"));
+            if slash {
+                path.push('/');
+            }
+            let found = table.find(method, &path);
+            let any = table.iter().any(|r| r.matches(method, &path));
+            prop_assert_eq!(found.is_some(), any, "{} {}", method, path);
+            if let Some(route) = found {
+                prop_assert!(route.matches(method, &path), "{} found for {}", route.name, path);
+            }
+            let allowed = table.methods_for_path(&path).is_some();
+            prop_assert_eq!(allowed, table.iter().any(|r| r.matches_path(&path)));
+        }
+    }
+
+    #[test]
+    fn a_literal_beats_a_parameter_at_the_first_segment_they_differ() {
+        let templates = [
+            ("/users/{id}".to_string(), "GET"),
+            ("/users/me".to_string(), "GET"),
+            ("/users/{id}/x{n}y".to_string(), "GET"),
+            ("/users/{id}/{other}".to_string(), "GET"),
+        ];
+        let table = described(&templates, false);
+        let name = |path: &str| table.find("GET", path).map(|r| r.name.clone());
+        assert_eq!(name("/users/me").as_deref(), Some("GET /users/me"));
+        assert_eq!(name("/users/7").as_deref(), Some("GET /users/{id}"));
+        assert_eq!(
+            name("/users/7/xzy").as_deref(),
+            Some("GET /users/{id}/x{n}y")
+        );
+        assert_eq!(
+            name("/users/7/zzz").as_deref(),
+            Some("GET /users/{id}/{other}")
+        );
+    }
 }

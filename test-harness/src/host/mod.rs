@@ -256,6 +256,13 @@ impl Proxy {
         self.workers.len()
     }
 
+    /// A worker VM's linear memory and the fuel its `proxy_on_configure` used.
+    pub fn worker_footprint(&self, worker: usize) -> Option<(usize, u64)> {
+        let mut vm = lock(self.workers.get(worker)?);
+        let fuel = vm.configure_fuel;
+        Some((vm.memory_bytes(), fuel))
+    }
+
     /// Moves the clock forward and delivers whatever became due in every VM (ticks, HTTP call
     /// answers and timeouts), each at its own time, in order, as a running Envoy would.
     pub fn advance(&self, by: Duration) -> Result<()> {

@@ -47,6 +47,8 @@ const FUEL: u64 = u64::MAX / 2;
 
 pub struct Vm {
     store: Store<HostState>,
+    /// The fuel `proxy_on_configure` used (loading the plugin configuration).
+    pub configure_fuel: u64,
     instance: Instance,
     failed: bool,
     costs: HashMap<u32, Cost>,
@@ -57,6 +59,14 @@ pub struct Vm {
 }
 
 impl Vm {
+    /// The size of the VM's linear memory now (it only grows).
+    pub fn memory_bytes(&mut self) -> usize {
+        match self.store.data().memory {
+            Some(memory) => memory.data_size(&self.store),
+            None => 0,
+        }
+    }
+
     /// Instantiates the module and starts it as Envoy does: `_initialize` (restricted), root
     /// context creation, `on_vm_start`, `on_configure`.
     pub fn start(
@@ -94,6 +104,7 @@ impl Vm {
         }
         let mut vm = Self {
             store,
+            configure_fuel: 0,
             instance,
             failed: false,
             costs: HashMap::new(),
@@ -120,12 +131,22 @@ impl Vm {
         {
             return Err(HarnessError::VmStartFailed { vm: label });
         }
-        vm.store.data_mut().in_configure = true;
+        vm.configure(label, root, config_len)?;
+        vm.run_deferred()?;
+        Ok(vm)
+    }
+
+    /// `proxy_on_configure`, its fuel kept; a refusal is `ConfigRejected` with what the VM
+    /// logged at warn and above.
+    fn configure(&mut self, label: VmLabel, root: i32, config_len: i32) -> Result<()> {
+        self.store.data_mut().in_configure = true;
+        let fuel_before = self.store.get_fuel().unwrap_or(FUEL);
         let configured =
-            vm.call::<(i32, i32), i32>(root as u32, "proxy_on_configure", (root, config_len));
-        vm.store.data_mut().in_configure = false;
+            self.call::<(i32, i32), i32>(root as u32, "proxy_on_configure", (root, config_len));
+        self.configure_fuel = fuel_before.saturating_sub(self.store.get_fuel().unwrap_or(FUEL));
+        self.store.data_mut().in_configure = false;
         if configured? == 0 {
-            let log = vm
+            let log = self
                 .store
                 .data()
                 .shared
@@ -136,8 +157,7 @@ impl Vm {
                 .collect();
             return Err(HarnessError::ConfigRejected { vm: label, log });
         }
-        vm.run_deferred()?;
-        Ok(vm)
+        Ok(())
     }
 
     pub fn label(&self) -> VmLabel {

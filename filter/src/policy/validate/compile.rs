@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::media::MediaRange;
-use super::params::Kind;
+use super::params::{Kind, QueryStyle, escape_pointer};
 use super::raw::RawValidate;
 use super::schema::Schema;
 use super::{ParamsSchema, Validation};
@@ -14,6 +14,16 @@ use crate::syntax::{ConfigError, OrderedMap};
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 
 fn params_schema(field: &str, schema: &Value) -> Result<ParamsSchema, ConfigError> {
+    params_schema_styled(field, schema, None)
+}
+
+/// `styles`: the query's, each naming a declared property; a deep object's kind is its
+/// properties'.
+fn params_schema_styled(
+    field: &str,
+    schema: &Value,
+    styles: Option<&OrderedMap<QueryStyle>>,
+) -> Result<ParamsSchema, ConfigError> {
     if !schema.is_object() {
         return Err(ConfigError::new(
             field,
@@ -21,9 +31,38 @@ fn params_schema(field: &str, schema: &Value) -> Result<ParamsSchema, ConfigErro
         ));
     }
     let compiled = Schema::compile(schema).map_err(|reason| ConfigError::new(field, reason))?;
+    let mut kinds = Kind::of_properties(schema);
+    let styles = styles.map(|s| s.0.clone()).unwrap_or_default();
+    for (name, style) in &styles {
+        let at = || format!("query_styles.{name}");
+        let Some((_, kind)) = kinds.iter_mut().find(|(k, _)| k == name) else {
+            return Err(ConfigError::new(at(), "names no property of `query`"));
+        };
+        match (style, &*kind) {
+            (QueryStyle::DeepObject, _) => {
+                let property = schema.pointer(&format!("/properties/{}", escape_pointer(name)));
+                let properties = property.map(Kind::of_properties).unwrap_or_default();
+                if property.and_then(|p| p.get("type")) != Some(&json!("object")) {
+                    return Err(ConfigError::new(
+                        at(),
+                        "`deep_object` is for `type: object`",
+                    ));
+                }
+                *kind = Kind::Object(properties);
+            }
+            (QueryStyle::Form, _) | (_, Kind::Array(_)) => {}
+            _ => {
+                return Err(ConfigError::new(
+                    at(),
+                    "a delimited style is for `type: array`",
+                ));
+            }
+        }
+    }
     Ok(ParamsSchema {
         schema: compiled,
-        kinds: Kind::of_properties(schema),
+        kinds,
+        styles,
     })
 }
 
@@ -49,22 +88,34 @@ pub fn compile(raw: &RawValidate, params: Option<&[&str]>) -> Result<Validation,
         Some(n) => n,
         None => DEFAULT_MAX_BODY_BYTES,
     };
-    let query = raw
-        .query
-        .as_ref()
-        .map(|s| params_schema("query", s))
-        .transpose()?;
+    let query = match (&raw.query, &raw.query_styles) {
+        (Some(s), styles) => Some(params_schema_styled("query", s, styles.as_ref())?),
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "query_styles",
+                "styles name properties of `query`, which is not given",
+            ));
+        }
+        (None, None) => None,
+    };
     let headers = raw.headers.as_ref().map(headers_schema).transpose()?;
+    let cookies = raw
+        .cookies
+        .as_ref()
+        .map(|s| params_schema("cookies", s))
+        .transpose()?;
     let path_params = match (&raw.path_params, params) {
         (Some(map), Some(names)) => Some(path_params_schema(map, names)?),
         (None, _) | (Some(_), None) => None,
     };
     Ok(Validation {
         body,
+        body_required: raw.body_required,
         content_types,
         max_body_bytes,
         query,
         headers,
+        cookies,
         path_params,
     })
 }
@@ -74,7 +125,9 @@ fn refuse_route_fields(raw: &RawValidate) -> Result<(), ConfigError> {
     for (field, given) in [
         ("body", raw.body.is_some()),
         ("query", raw.query.is_some()),
+        ("query_styles", raw.query_styles.is_some()),
         ("headers", raw.headers.is_some()),
+        ("cookies", raw.cookies.is_some()),
         ("path_params", raw.path_params.is_some()),
     ] {
         if given {

@@ -24,6 +24,12 @@ pub struct MediaRange {
 
 impl MediaRange {
     pub fn parse(text: &str) -> Result<Self, String> {
+        if text == "*/*" {
+            return Ok(Self {
+                kind: "*".into(),
+                subtype: None,
+            });
+        }
         if text.contains(';') {
             return Err(format!("`{text}`: list the media type without parameters"));
         }
@@ -48,7 +54,12 @@ impl MediaRange {
         let Some((kind, subtype)) = essence.split_once('/') else {
             return false;
         };
-        kind == self.kind && self.subtype.as_deref().is_none_or(|s| s == subtype)
+        self.is_any() || (kind == self.kind && self.subtype.as_deref().is_none_or(|s| s == subtype))
+    }
+
+    /// `*/*`: any media type.
+    pub fn is_any(&self) -> bool {
+        self.kind == "*"
     }
 }
 

@@ -11,7 +11,8 @@ pub mod raw;
 mod schema;
 
 pub use compile::{DEFAULT_MAX_BODY_BYTES, compile};
-pub use media::essence as media_essence;
+pub use media::{essence as media_essence, is_json as is_json_media};
+pub use params::{Kind, QueryStyle};
 pub use raw::{RawValidate, UnknownRoutes};
 pub use schema::{MAX_ERRORS, Schema, Violation};
 
@@ -20,23 +21,27 @@ use http::StatusCode;
 use crate::problem::Problem;
 use crate::reply::LocalResponse;
 use crate::request::RequestHead;
-use params::Kind;
 
 /// A schema for name/value parameters, with the types to coerce their values to.
 #[derive(Debug)]
 pub struct ParamsSchema {
     schema: Schema,
     kinds: Vec<(String, Kind)>,
+    /// How the query's parameters are written (empty for other parameters).
+    styles: Vec<(String, QueryStyle)>,
 }
 
 /// The compiled `validate` section of a route (or of the defaults).
 #[derive(Debug)]
 pub struct Validation {
     body: Option<Schema>,
+    /// `None`: required for POST, PUT and PATCH when there is a body schema.
+    body_required: Option<bool>,
     content_types: Option<Vec<media::MediaRange>>,
     pub max_body_bytes: u64,
     query: Option<ParamsSchema>,
     headers: Option<ParamsSchema>,
+    cookies: Option<ParamsSchema>,
     path_params: Option<ParamsSchema>,
 }
 
@@ -198,26 +203,36 @@ impl Validation {
         let has_body = !end_of_stream && !tunnel;
         let forbid_body = has_body && is_bodiless(request.method);
         let declared_length = self.check_declared_length(request, forbid_body, id)?;
+        let essence = request.header("content-type").and_then(media::essence);
         if has_body && !forbid_body {
-            self.check_content_type(request, id)?;
-        } else if self.body.is_some() && expects_body(request.method) && !tunnel {
+            self.check_content_type(essence.as_deref(), id)?;
+        } else if self.requires_body(request.method) && !tunnel {
             return Err(self.body_required(id));
         }
         self.check_params(request, path_params, id)?;
-        Ok(match (has_body, &self.body) {
+        // The schema is about JSON: a body of another media type the route takes is only
+        // counted against the limit.
+        let checked = self.body.is_some() && essence.as_deref().is_some_and(media::is_json);
+        Ok(match (has_body, checked) {
             _ if forbid_body => BodyPlan::Forbid,
             (false, _) => BodyPlan::None,
-            (true, Some(_)) => BodyPlan::Buffer {
+            (true, true) => BodyPlan::Buffer {
                 limit: self.max_body_bytes,
-                required: expects_body(request.method),
+                required: self.requires_body(request.method),
             },
-            (true, None) if declared_length.is_some() => BodyPlan::Count {
+            (true, false) if declared_length.is_some() => BodyPlan::Count {
                 limit: self.max_body_bytes,
             },
-            (true, None) => BodyPlan::Hold {
+            (true, false) => BodyPlan::Hold {
                 limit: self.max_body_bytes,
             },
         })
+    }
+
+    /// Whether a request of `method` must carry a body.
+    fn requires_body(&self, method: &str) -> bool {
+        self.body_required
+            .unwrap_or(self.body.is_some() && expects_body(method))
     }
 
     /// The body length `Content-Length` declares, refused when over the limit or when the
@@ -257,7 +272,7 @@ impl Validation {
                 .path
                 .split_once('?')
                 .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
-            let mut pairs = params::query_pairs(text);
+            let mut pairs = params::styled_query_pairs(text, &query.kinds, &query.styles);
             match params::fold_bracketed(&mut pairs, &query.kinds, "/query") {
                 Ok(()) => collect(query, pairs, "/query", &mut violations),
                 Err(violation) => violations.push(violation),
@@ -273,13 +288,24 @@ impl Validation {
                         String::from_utf8_lossy(k).into_owned(),
                         String::from_utf8_lossy(v).into_owned(),
                     )
-                });
+                })
+                .collect();
+            // An HTTP field's list is comma-separated (RFC 9110 §5.3).
+            let pairs = params::split_lists(pairs, &headers.kinds, ',', true);
             collect(headers, pairs, "/headers", &mut violations);
+        }
+        if let Some(cookies) = &self.cookies {
+            collect(cookies, cookie_pairs(request), "/cookies", &mut violations);
         }
         if let (Some(spec), Some(params)) = (&self.path_params, path_params) {
             let pairs = params
                 .iter()
-                .map(|(k, v)| (k.to_string(), percent_decode(v)));
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            // Items are split before decoding: an encoded `%2C` is data.
+            let pairs = params::split_lists(pairs, &spec.kinds, ',', false)
+                .into_iter()
+                .map(|(k, v)| (k, percent_decode(&v)));
             collect(spec, pairs, "/path", &mut violations);
         }
         if violations.is_empty() {
@@ -294,17 +320,14 @@ impl Validation {
         ))
     }
 
-    fn check_content_type(
-        &self,
-        request: &RequestHead<'_, '_>,
-        id: Option<&str>,
-    ) -> Result<(), Refusal> {
-        let essence = request.header("content-type").and_then(media::essence);
-        let allowed = match (&self.content_types, &self.body, &essence) {
+    fn check_content_type(&self, essence: Option<&str>, id: Option<&str>) -> Result<(), Refusal> {
+        let allowed = match (&self.content_types, &self.body, essence) {
             (Some(ranges), _, Some(essence)) => ranges.iter().any(|r| r.matches(essence)),
             (None, Some(_), Some(essence)) => media::is_json(essence),
             (None, None, _) => true,
-            (_, _, None) => false,
+            // `*/*` takes a body that does not say what it is.
+            (Some(ranges), _, None) => ranges.iter().any(media::MediaRange::is_any),
+            (None, Some(_), None) => false,
         };
         if allowed {
             return Ok(());
@@ -342,7 +365,7 @@ impl Validation {
     fn body_required(&self, request_id: Option<&str>) -> Refusal {
         refuse(
             Reason::BodyRequired,
-            "This request needs a JSON body.",
+            "This request needs a body.",
             &[],
             request_id,
         )
@@ -408,6 +431,23 @@ fn collect(
         Ok(object) => out.extend(schema.schema.violations(&object, prefix)),
         Err(violation) => out.push(violation),
     }
+}
+
+/// The `name=value` pairs of the request's `Cookie` headers (RFC 6265 §5.4; values as sent).
+fn cookie_pairs(request: &RequestHead<'_, '_>) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for (_, value) in request
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(b"cookie"))
+    {
+        for pair in String::from_utf8_lossy(value).split(';') {
+            if let Some((name, value)) = pair.split_once('=') {
+                pairs.push((name.trim().to_string(), value.trim().to_string()));
+            }
+        }
+    }
+    pairs
 }
 
 /// A path segment as the backend's router sees it: `%XX` decoded (invalid UTF-8 replaced), `+`

@@ -1,7 +1,9 @@
-//! Query parameters, headers and path parameters turned into a JSON object for their schema:
-//! values are text on the wire, so they are coerced to what the schema's `type` says
-//! (integers, numbers, booleans), and a repeated query key becomes an array where the schema
-//! says array.
+//! Query parameters, headers, cookies and path parameters turned into a JSON object for their
+//! schema: values are text on the wire, so they are coerced to what the schema's `type` says
+//! (integers, numbers, booleans); where the schema says array, a repeated query key, or the
+//! items of a delimited value (`a,b` in a header or a path segment, or in a query parameter
+//! written that way), become its items; a query parameter written as a deep object
+//! (`filter[min]=1`) becomes an object.
 
 use serde_json::{Map, Number, Value};
 
@@ -15,11 +17,49 @@ pub enum Kind {
     Number,
     Boolean,
     Array(Box<Kind>),
+    /// JSON text (an OpenAPI `content` parameter): parsed.
+    Json,
+    /// A query parameter written as a deep object (`filter[min]=1&filter[max]=9`), with
+    /// the kinds of its properties.
+    Object(Vec<(String, Kind)>),
+}
+
+/// How a query parameter is written (OpenAPI's `style` and `explode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryStyle {
+    /// `tag=a&tag=b` (form, exploded): the default.
+    #[default]
+    Form,
+    /// `tag=a,b` (form, not exploded).
+    Comma,
+    /// `tag=a%20b`.
+    SpaceDelimited,
+    /// `tag=a|b`.
+    PipeDelimited,
+    /// `filter[min]=1&filter[max]=9`: an object.
+    DeepObject,
+}
+
+impl QueryStyle {
+    /// What separates an array's items inside one value, if anything.
+    fn delimiter(self) -> Option<char> {
+        match self {
+            QueryStyle::Comma => Some(','),
+            QueryStyle::SpaceDelimited => Some(' '),
+            QueryStyle::PipeDelimited => Some('|'),
+            QueryStyle::Form | QueryStyle::DeepObject => None,
+        }
+    }
 }
 
 impl Kind {
-    /// From a property schema's `type` (the first one that is not `null`).
+    /// From a property schema's `type` (the first one that is not `null`); JSON text where
+    /// the schema is marked `x-hardening-json` (what an OpenAPI `content` parameter becomes).
     pub fn of(schema: &Value) -> Kind {
+        if schema.get("x-hardening-json") == Some(&Value::Bool(true)) {
+            return Kind::Json;
+        }
         let ty = match schema.get("type") {
             Some(Value::String(t)) => Some(t.as_str()),
             Some(Value::Array(types)) => types
@@ -73,7 +113,8 @@ impl Kind {
                 other => other.into(),
             },
             Kind::Array(item) => Value::Array(vec![item.coerce(text)]),
-            Kind::Text => text.into(),
+            Kind::Json => serde_json::from_str(text).unwrap_or_else(|_| text.into()),
+            Kind::Text | Kind::Object(_) => text.into(),
         }
     }
 }
@@ -97,6 +138,10 @@ pub fn to_object(
     }
     let mut object = Map::new();
     for (name, values) in grouped {
+        if let Some((base, Kind::Object(properties))) = deep_base(&name, kinds) {
+            deep_property(&mut object, base, &name, properties, &values, prefix)?;
+            continue;
+        }
         let value = match (kind(kinds, &name), values.as_slice()) {
             (Some(Kind::Array(item)), values) => {
                 Value::Array(values.iter().map(|v| item.coerce(v)).collect())
@@ -116,6 +161,79 @@ pub fn to_object(
         object.insert(name, value);
     }
     Ok(Value::Object(object))
+}
+
+/// The declared deep-object parameter a bracketed name (`filter[min]`) belongs to.
+fn deep_base<'k>(name: &str, kinds: &'k [(String, Kind)]) -> Option<(&'k str, &'k Kind)> {
+    let (base, _) = name.split_once('[')?;
+    kinds
+        .iter()
+        .find(|(k, kind)| k == base && matches!(kind, Kind::Object(_)))
+        .map(|(k, kind)| (k.as_str(), kind))
+}
+
+/// One `base[key]=value` of a deep object into `object[base][key]`, coerced by the
+/// property's kind.
+fn deep_property(
+    object: &mut Map<String, Value>,
+    base: &str,
+    name: &str,
+    properties: &[(String, Kind)],
+    values: &[String],
+    prefix: &str,
+) -> Result<(), Violation> {
+    let key = name
+        .get(base.len()..)
+        .and_then(|rest| rest.strip_prefix('['))
+        .and_then(|rest| rest.strip_suffix(']'))
+        .filter(|key| !key.contains(['[', ']']));
+    let at = || format!("{prefix}/{}", escape_pointer(base));
+    let Some(key) = key else {
+        return Err(Violation {
+            pointer: at(),
+            keyword: "type".into(),
+            message: "a deep object is written `name[property]=value`, one level deep".into(),
+        });
+    };
+    let entry = object
+        .entry(base.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    let (Value::Object(fields), [single]) = (entry, values) else {
+        return Err(Violation {
+            pointer: format!("{}/{}", at(), escape_pointer(key)),
+            keyword: "type".into(),
+            message: format!("given {} times; one value is expected", values.len()),
+        });
+    };
+    let value = kind(properties, key).unwrap_or(&Kind::Text).coerce(single);
+    fields.insert(key.to_string(), value);
+    Ok(())
+}
+
+/// Name/value pairs whose kind is an array, with each value split into the array's items at
+/// `delimiter` (items trimmed of spaces and tabs when `trim`, as HTTP field lists are).
+pub fn split_lists(
+    pairs: Vec<(String, String)>,
+    kinds: &[(String, Kind)],
+    delimiter: char,
+    trim: bool,
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if !matches!(kind(kinds, &name), Some(Kind::Array(_))) {
+            out.push((name, value));
+            continue;
+        }
+        for item in value.split(delimiter) {
+            let item = if trim {
+                item.trim_matches([' ', '\t'])
+            } else {
+                item
+            };
+            out.push((name.clone(), item.to_string()));
+        }
+    }
+    out
 }
 
 /// JSON Pointer escaping of one reference token (RFC 6901).
@@ -143,6 +261,9 @@ pub fn fold_bracketed(
         let Some(kind) = kind(kinds, base) else {
             continue;
         };
+        if matches!(kind, Kind::Object(_)) {
+            continue; // a deep object's property, assembled by `to_object`
+        }
         let list_item = rest
             .strip_suffix(']')
             .is_some_and(|index| index.bytes().all(|b| b.is_ascii_digit()));
@@ -165,10 +286,62 @@ pub fn fold_bracketed(
 }
 
 /// The decoded pairs of a query string (`+` is a space, `%xx` decoded, as forms do).
+#[cfg(test)]
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    styled_query_pairs(query, &[], &[])
+}
+
+/// A query string's name or value as forms encode it: `+` is a space, `%xx` a byte (invalid
+/// UTF-8 replaced).
+fn decode(text: &str) -> String {
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    if text.contains('+') {
+        decoded(&text.replace('+', " "))
+    } else {
+        decoded(text)
+    }
+}
+
+/// The decoded pairs of a query string, an array parameter written with a delimiter split
+/// into one pair per item *before* decoding (an encoded `%2C` is data, not a separator).
+pub fn styled_query_pairs(
+    query: &str,
+    kinds: &[(String, Kind)],
+    styles: &[(String, QueryStyle)],
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for piece in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = piece.split_once('=').unwrap_or((piece, ""));
+        let name = decode(raw_name);
+        let style = styles
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(QueryStyle::Form, |(_, s)| *s);
+        let delimiter = style
+            .delimiter()
+            .filter(|_| matches!(kind(kinds, &name), Some(Kind::Array(_))));
+        match delimiter {
+            Some(' ') => {
+                let value = decode(raw_value);
+                out.extend(
+                    value
+                        .split(' ')
+                        .map(|item| (name.clone(), item.to_string())),
+                );
+            }
+            Some(delimiter) => out.extend(
+                raw_value
+                    .split(delimiter)
+                    .map(|item| (name.clone(), decode(item))),
+            ),
+            None => out.push((name, decode(raw_value))),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

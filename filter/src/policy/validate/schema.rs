@@ -2,6 +2,9 @@
 //! says otherwise, `format` asserted, no network or file resolution (only the schema's own
 //! `$defs` / local `$ref`s resolve).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
 use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
@@ -32,7 +35,27 @@ pub struct Violation {
 
 #[derive(Debug)]
 pub struct Schema {
-    validator: Validator,
+    validator: Arc<Validator>,
+}
+
+/// Validators compiled so far, by schema text: an API description repeats the same schemas
+/// (GitHub's has 1,223 operations, most with `owner` and `repo` path parameters), and one
+/// compiled validator serves them all. Held weakly: a config dropped frees its validators.
+static COMPILED: Mutex<Option<HashMap<String, Weak<Validator>>>> = Mutex::new(None);
+
+/// The validator compiled for the same schema text, if one is still alive.
+fn compiled(key: &str) -> Option<Arc<Validator>> {
+    let cache = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    cache.as_ref()?.get(key)?.upgrade()
+}
+
+fn remember(key: String, validator: &Arc<Validator>) {
+    let mut cache = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if cache.len().is_power_of_two() {
+        cache.retain(|_, v| v.strong_count() > 0);
+    }
+    cache.insert(key, Arc::downgrade(validator));
 }
 
 impl Schema {
@@ -49,6 +72,10 @@ impl Schema {
                 excerpt(uri, MAX_MESSAGE_CHARS),
                 KNOWN_DRAFTS.join(", ")
             ));
+        }
+        let key = schema.to_string();
+        if let Some(validator) = compiled(&key) {
+            return Ok(Self { validator });
         }
         let validator = jsonschema::options()
             .should_validate_formats(true)
@@ -69,6 +96,8 @@ impl Schema {
                 let at = if at.is_empty() { String::new() } else { format!(" (at {at})") };
                 format!("the schema does not compile: {}{at}", excerpt(&text, MAX_MESSAGE_CHARS))
             })?;
+        let validator = Arc::new(validator);
+        remember(key, &validator);
         Ok(Self { validator })
     }
 
