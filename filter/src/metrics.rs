@@ -61,6 +61,34 @@ pub struct Metrics {
     /// What each counter gained since the last [`Metrics::drain`], by index: atomic so that
     /// counting needs only `&self` (a VM is single-threaded, so `Relaxed` is enough).
     pending: Vec<AtomicU64>,
+    /// Which counters moved since the last drain, one bit each, and which words of those
+    /// bits have one set: a drain reads what moved, not every counter (an API description
+    /// brings thousands, and the native build drains at every stream's end).
+    moved: Vec<AtomicU64>,
+    moved_words: Vec<AtomicU64>,
+}
+
+/// Sets bit `index` of a bitmap of words (read first: once set, it stays set until a drain,
+/// and a read keeps the line shared between workers).
+fn mark(bitmap: &[AtomicU64], index: usize) {
+    let bit = 1u64 << (index % 64);
+    if let Some(word) = bitmap.get(index / 64)
+        && word.load(Ordering::Relaxed) & bit == 0
+    {
+        word.fetch_or(bit, Ordering::Release);
+    }
+}
+
+/// The positions of the set bits of `word`, lowest first.
+fn bits(mut word: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if word == 0 {
+            return None;
+        }
+        let bit = word.trailing_zeros() as usize;
+        word &= word - 1;
+        Some(bit)
+    })
 }
 
 impl Metrics {
@@ -113,6 +141,9 @@ impl Metrics {
             }
         }
         metrics.pending = metrics.names.iter().map(|_| AtomicU64::new(0)).collect();
+        let words = metrics.names.len().div_ceil(64);
+        metrics.moved = (0..words).map(|_| AtomicU64::new(0)).collect();
+        metrics.moved_words = (0..words.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
         metrics
     }
 
@@ -122,23 +153,37 @@ impl Metrics {
 
     /// Adds to the counter at `index` (by [`Metrics::decision`] and its siblings), in the VM.
     pub fn add(&self, index: usize, by: u64) {
-        if let Some(count) = self.pending.get(index) {
-            count.fetch_add(by, Ordering::Relaxed);
-        }
+        let Some(count) = self.pending.get(index) else {
+            return;
+        };
+        count.fetch_add(by, Ordering::Relaxed);
+        mark(&self.moved, index);
+        mark(&self.moved_words, index / 64);
     }
 
     /// Hands every counter that moved since the last drain to `increment` (index, amount),
     /// and starts them again from 0.
     pub fn drain(&self, mut increment: impl FnMut(usize, u64)) {
-        for (index, count) in self.pending.iter().enumerate() {
-            // A load first: most counters did not move, and a read leaves the cache line shared
-            // (the native build drains at the end of every stream, on every worker).
-            if count.load(Ordering::Relaxed) == 0 {
+        for (summary_at, summary) in self.moved_words.iter().enumerate() {
+            // A load first: most of the time nothing moved, and a read leaves the cache line
+            // shared (the native build drains at the end of every stream, on every worker).
+            if summary.load(Ordering::Relaxed) == 0 {
                 continue;
             }
-            let by = count.swap(0, Ordering::Relaxed);
-            if by > 0 {
-                increment(index, by);
+            let words = summary.swap(0, Ordering::Acquire);
+            for word_at in bits(words).map(|bit| summary_at * 64 + bit) {
+                let Some(word) = self.moved.get(word_at) else {
+                    continue;
+                };
+                for index in bits(word.swap(0, Ordering::Acquire)).map(|bit| word_at * 64 + bit) {
+                    let by = self
+                        .pending
+                        .get(index)
+                        .map_or(0, |count| count.swap(0, Ordering::Relaxed));
+                    if by > 0 {
+                        increment(index, by);
+                    }
+                }
             }
         }
     }

@@ -321,7 +321,9 @@ fn template_params<'p>(
     parts.next().is_none().then_some(params)
 }
 
-/// A mixed segment against a path segment; its parameters' values go to `params`.
+/// A mixed segment against a path segment; its parameters' values go to `params`. A literal
+/// that ends the segment is found at its end (`{name}.json` takes `a.json.json` as
+/// `a.json`); one between parameters at its first place after a non-empty value.
 pub(crate) fn mixed_params<'p>(
     pieces: &'p [Piece],
     segment: &'p str,
@@ -329,16 +331,20 @@ pub(crate) fn mixed_params<'p>(
     params: &mut Vec<(&'p str, &'p str)>,
 ) -> bool {
     let mut rest = segment;
-    let mut pieces = pieces.iter().peekable();
-    while let Some(piece) = pieces.next() {
+    for (at, piece) in pieces.iter().enumerate() {
         match piece {
             Piece::Literal(literal) => match strip_literal(rest, literal, exact) {
                 Some(after) => rest = after,
                 None => return false,
             },
             Piece::Param(name) => {
-                let end = match pieces.peek() {
-                    Some(Piece::Literal(next)) => find_literal(rest, next, exact),
+                let end = match (pieces.get(at + 1), at + 2 == pieces.len()) {
+                    (Some(Piece::Literal(last)), true) => {
+                        rest.len().checked_sub(last.len()).filter(|e| {
+                            rest.get(*e..).and_then(|t| strip_literal(t, last, exact)) == Some("")
+                        })
+                    }
+                    (Some(Piece::Literal(next)), false) => find_literal(rest, next, exact),
                     _ => Some(rest.len()),
                 };
                 let Some((value, after)) = end
@@ -579,15 +585,25 @@ impl RouteTable {
         self.routes.iter().take(self.listed)
     }
 
-    /// The first described route (by specificity) whose path matches and that `takes`.
-    fn described(&self, path: &str, takes: impl Fn(&Route) -> bool) -> Option<&Route> {
+    /// The first described route (by specificity) whose path matches and that `takes`; among
+    /// the routes of one path, one that lists `method` itself first (a document's `head`
+    /// operation before the `get` that also takes HEAD).
+    fn described(
+        &self,
+        path: &str,
+        method: &str,
+        takes: impl Fn(&Route) -> bool,
+    ) -> Option<&Route> {
         let tree = self.tree.as_ref()?;
         let mut found = None;
         tree.walk(path, &mut |indexes| {
-            found = indexes
-                .iter()
-                .filter_map(|i| self.routes.get(*i))
-                .find(|r| takes(r));
+            let routes = || indexes.iter().filter_map(|i| self.routes.get(*i));
+            let lists = |r: &&Route| {
+                r.methods
+                    .as_ref()
+                    .is_some_and(|m| m.iter().any(|m| m.as_str() == method))
+            };
+            found = routes().find(lists).or_else(|| routes().find(|r| takes(r)));
             found.is_some()
         });
         found
@@ -598,7 +614,7 @@ impl RouteTable {
         let path = path_only(path);
         self.listed()
             .find(|r| r.matches(method, path))
-            .or_else(|| self.described(path, |r| r.matches_method(method)))
+            .or_else(|| self.described(path, method, |r| r.matches_method(method)))
     }
 
     /// The route of a CORS preflight announcing `announced`: the first route that takes the
@@ -613,7 +629,7 @@ impl RouteTable {
         };
         self.listed()
             .find(|r| r.matches_path(path) && takes(r))
-            .or_else(|| self.described(path, takes))
+            .or_else(|| self.described(path, announced, takes))
     }
 
     /// The methods of the routes whose path matches (`None` when no route's does), for a 405's

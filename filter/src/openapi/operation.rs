@@ -96,13 +96,18 @@ fn collect_parameters(
     template_names: &[&str],
 ) -> Result<Params, ConfigError> {
     let mut params = Params::default();
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: Vec<(String, &str)> = Vec::new();
     // The operation's own parameters override the path item's of the same name and place.
     let own = parameter_list(cx, operation.get("parameters"), &format!("{at}.parameters"))?;
     let shared = parameter_list(cx, inherited, &format!("{item_at}.parameters"))?;
     for (parameter, place) in own.into_iter().chain(shared) {
         let text = |field: &str| parameter.get(field).and_then(Value::as_str).unwrap_or("");
-        let key = (text("name"), text("in"));
+        // Header names are matched without case: `X-Id` overrides `x-id`.
+        let name = match text("in") {
+            "header" => text("name").to_ascii_lowercase(),
+            _ => text("name").to_string(),
+        };
+        let key = (name, text("in"));
         if seen.contains(&key) {
             continue;
         }
@@ -239,7 +244,7 @@ impl<'p> Parameter<'p> {
         let style = query_style(self.style, self.explode, &self.schema).ok_or_else(|| {
             self.wrong_style("`form` (exploded or not), `spaceDelimited` and `pipeDelimited` for arrays, `deepObject` for objects")
         })?;
-        let object = self.schema.get("type") == Some(&json!("object"));
+        let object = is_object(&self.schema);
         if style == QueryStyle::Form && object && !self.content {
             // Exploded form: the object's properties are the query's own keys.
             spread(params, &self.schema, self.required);
@@ -300,16 +305,41 @@ fn parameter_schema(cx: &Context<'_>, parameter: &Value, at: &str) -> Result<Val
 
 /// How a query parameter is written, if the filter reads that style for its type.
 fn query_style(style: Option<&str>, explode: Option<bool>, schema: &Value) -> Option<QueryStyle> {
-    let is = |t: &str| schema.get("type") == Some(&json!(t));
+    let is = |t: &str| match t {
+        "object" => is_object(schema),
+        _ => has_type(schema, t),
+    };
     match (style.unwrap_or("form"), explode) {
         ("form", None | Some(true)) => Some(QueryStyle::Form),
         ("form", Some(false)) if is("object") => None,
-        ("form", Some(false)) => Some(QueryStyle::Comma),
+        // Not exploded, a primitive is written as it is exploded: `limit=5`.
+        ("form", Some(false)) if is("array") => Some(QueryStyle::Comma),
+        ("form", Some(false)) => Some(QueryStyle::Form),
         ("spaceDelimited", None | Some(false)) if is("array") => Some(QueryStyle::SpaceDelimited),
         ("pipeDelimited", None | Some(false)) if is("array") => Some(QueryStyle::PipeDelimited),
         ("deepObject", None | Some(true)) if is("object") => Some(QueryStyle::DeepObject),
         _ => None,
     }
+}
+
+/// Whether `type` is `name`, or a list holding it (`[object, "null"]`).
+fn has_type(schema: &Value, name: &str) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) => t == name,
+        Some(Value::Array(types)) => types.iter().any(|t| t == name),
+        _ => false,
+    }
+}
+
+/// Whether a parameter's schema describes an object: by its type, or by properties without a
+/// type (`allOf` members included), so that an object is never taken for one value.
+fn is_object(schema: &Value) -> bool {
+    has_type(schema, "object")
+        || (schema.get("type").is_none() && schema.get("properties").is_some())
+        || schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .is_some_and(|members| members.iter().any(is_object))
 }
 
 /// An exploded form object's properties as top-level query parameters.
@@ -321,6 +351,14 @@ fn spread(params: &mut Params, schema: &Value, required: bool) {
     }
     if required && let Some(Value::Array(names)) = schema.get("required") {
         params.query_required.extend(names.iter().cloned());
+    }
+    for member in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        spread(params, member, required);
     }
 }
 
@@ -379,6 +417,7 @@ fn request_body(
     };
     let mut types = Vec::new();
     let mut json_schema: Option<(Value, String)> = None;
+    let mut range_schema: Option<(Value, String)> = None;
     for (media, entry) in content {
         let range = media
             .split(';')
@@ -387,6 +426,15 @@ fn request_body(
             .trim()
             .to_ascii_lowercase();
         let essence = crate::policy::validate::media_essence(&range).unwrap_or_default();
+        // A range that covers JSON (`*/*`, `application/*`) gives JSON bodies its schema
+        // unless a JSON media type has one of its own (the more specific wins).
+        let covers_json = matches!(range.as_str(), "*/*" | "application/*");
+        if let Some(schema) = entry.get("schema").filter(|_| covers_json)
+            && range_schema.is_none()
+        {
+            let place = format!("{at}.content.{media}.schema");
+            range_schema = Some((cx.schemas.prepare(schema, &place)?, place));
+        }
         if crate::policy::validate::is_json_media(&essence) {
             let place = format!("{at}.content.{media}.schema");
             let schema = match entry.get("schema") {
@@ -417,6 +465,8 @@ fn request_body(
         ));
     }
     raw.content_types = Some(types);
-    raw.body = json_schema.map(|(schema, _)| cx.schemas.whole(schema));
+    raw.body = json_schema
+        .or(range_schema)
+        .map(|(schema, _)| cx.schemas.whole(schema));
     Ok(())
 }

@@ -87,25 +87,55 @@ impl Schemas {
         Ok(schema)
     }
 
-    /// `schema` with the `$ref` at its top (and at its `items`') replaced by what it names,
-    /// so that the type of a parameter can be read off it.
+    /// `schema` with the `$ref` at its top (and at its `items`' and `allOf` members') replaced
+    /// by what it names, so that the type of a parameter can be read off it. Keywords next to
+    /// a `$ref` (3.1 gives them meaning) are kept, under `allOf`.
     pub fn inline_top(&self, schema: &Value) -> Value {
-        let mut current = schema.clone();
+        self.inline_at(schema, 0)
+    }
+
+    fn inline_at(&self, schema: &Value, depth: usize) -> Value {
+        /// Deeper than this, schemas stay as they are (a recursive `items` is legal).
+        const MAX_DEPTH: usize = 8;
+        if depth >= MAX_DEPTH {
+            return schema.clone();
+        }
+        let mut current = match self.follow(schema) {
+            Some(target) => with_siblings(target.clone(), schema),
+            None => schema.clone(),
+        };
+        let Value::Object(object) = &mut current else {
+            return current;
+        };
+        if let Some(items) = object.get("items").map(|i| self.inline_at(i, depth + 1)) {
+            object.insert("items".into(), items);
+        }
+        if let Some(Value::Array(members)) = object.get("allOf") {
+            let inlined = members
+                .iter()
+                .map(|m| self.inline_at(m, depth + 1))
+                .collect();
+            object.insert("allOf".into(), Value::Array(inlined));
+        }
+        current
+    }
+
+    /// What a `$ref` chain at the top of `schema` ends at, if it names a component.
+    fn follow(&self, schema: &Value) -> Option<&Value> {
+        let mut target = None;
+        let mut current = schema;
         for _ in 0..8 {
-            let Some(target) = current
+            let Some(found) = current
                 .get("$ref")
                 .and_then(Value::as_str)
                 .and_then(|r| self.component(r))
             else {
                 break;
             };
-            current = target.clone();
+            target = Some(found);
+            current = found;
         }
-        let items = current.get("items").map(|i| self.inline_top(i));
-        if let (Value::Object(object), Some(items)) = (&mut current, items) {
-            object.insert("items".into(), items);
-        }
-        current
+        target
     }
 
     fn component(&self, reference: &str) -> Option<&Value> {
@@ -190,6 +220,41 @@ impl Schemas {
             {
                 map.values_mut().for_each(|s| self.walk(s));
             }
+        }
+    }
+}
+
+/// `target` (what a `$ref` names) with the keywords written next to the `$ref`, which also
+/// apply, added as an `allOf` member.
+fn with_siblings(target: Value, reference: &Value) -> Value {
+    let Some(siblings) = reference.as_object().map(|o| {
+        o.iter()
+            .filter(|(k, _)| k.as_str() != "$ref")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Map<String, Value>>()
+    }) else {
+        return target;
+    };
+    if siblings.is_empty() {
+        return target;
+    }
+    match target {
+        Value::Object(mut object) => {
+            let mut members = match object.remove("allOf") {
+                Some(Value::Array(members)) => members,
+                _ => Vec::new(),
+            };
+            members.push(Value::Object(siblings));
+            object.insert("allOf".into(), Value::Array(members));
+            Value::Object(object)
+        }
+        other => {
+            let mut wrapper = Map::new();
+            wrapper.insert(
+                "allOf".into(),
+                Value::Array(vec![other, Value::Object(siblings)]),
+            );
+            Value::Object(wrapper)
         }
     }
 }

@@ -350,3 +350,60 @@ fn secrets_are_not_read_in_the_document() {
     let plain = json!({"openapi": {"document": document}});
     assert!(Config::from_bytes(plain.to_string().as_bytes()).is_ok());
 }
+
+/// Shapes found by review: recursive, nullable, composed and `$ref`-with-siblings schemas.
+#[test]
+fn composed_and_recursive_parameter_schemas_are_read() {
+    let document = json!({"openapi": "3.1.0", "paths": {
+        "/r/{id}": {"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"allOf": [{"$ref": "#/components/schemas/Id"}]}}],
+            "get": {"parameters": [
+                {"name": "tree", "in": "query", "schema": {"$ref": "#/components/schemas/Tree"}},
+                {"name": "page", "in": "query", "schema": {"$ref": "#/components/schemas/Page", "maximum": 10}},
+                {"name": "limit", "in": "query", "schema": {"allOf": [{"$ref": "#/components/schemas/Page"}]}},
+                {"name": "opts", "in": "query", "schema": {"type": ["object", "null"], "properties": {"depth": {"type": "integer", "maximum": 5}}}},
+                {"name": "X-Id", "in": "header", "schema": {"type": "integer"}}
+            ]},
+            "head": {"operationId": "headR"},
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"allOf": [{"$ref": "#/components/schemas/Id"}]}},
+                           {"name": "x-id", "in": "header", "schema": {"type": "string"}}]
+        }
+    }, "components": {"schemas": {
+        "Id": {"type": "integer", "minimum": 1},
+        "Tree": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+        "Page": {"type": "integer", "minimum": 1}
+    }}});
+    let config = load(&json!({"openapi": {"document": document}})).expect("loads");
+    let get = |path: &str, headers: &[(&str, &str)]| verdict(&config, "GET", path, headers, None);
+    assert!(passes(get("/r/3?page=5&limit=3&depth=2", &[("x-id", "7")])));
+    assert_eq!(get("/r/0", &[]).1, ["/path/id"]);
+    assert_eq!(get("/r/3?page=11", &[]).1, ["/query/page"]);
+    assert_eq!(get("/r/3?page=0", &[]).1, ["/query/page"]);
+    assert_eq!(get("/r/3?limit=0", &[]).1, ["/query/limit"]);
+    // A nullable exploded object: its properties are the query's keys.
+    assert_eq!(get("/r/3?depth=9", &[]).1, ["/query/depth"]);
+    // The operation's `X-Id` (an integer) overrides the path item's `x-id`.
+    assert_eq!(get("/r/3", &[("x-id", "seven")]).1, ["/headers/x-id"]);
+    // A document's `head` operation takes HEAD before the `get`.
+    assert_eq!(
+        config.routes.find("HEAD", "/r/3").map(|r| r.name.as_str()),
+        Some("headR")
+    );
+}
+
+#[test]
+fn a_schema_under_a_range_checks_json_bodies() {
+    let document = json!({"openapi": "3.1.0", "paths": {"/up": {"post": {"requestBody": {"required": true,
+        "content": {"*/*": {"schema": {"type": "object", "required": ["a"]}}}}}}}});
+    let config = load(&json!({"openapi": {"document": document}})).expect("loads");
+    let post =
+        |ct: &str, body: &str| verdict(&config, "POST", "/up", &[("content-type", ct)], Some(body));
+    assert_eq!(post("application/json", "{}").1, [""]);
+    assert!(passes(post("application/json", "{\"a\": 1}")));
+    assert!(passes(post("text/plain", "anything")));
+    assert_eq!(
+        load(&json!({"defaults": {"validate": {"body_required": true}}}))
+            .err()
+            .unwrap_or_default(),
+        "invalid configuration at `defaults.validate.body_required`: only on a route (defaults hold size and content-type limits)"
+    );
+}

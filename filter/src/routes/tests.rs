@@ -204,6 +204,11 @@ fn a_segment_can_mix_literal_text_and_parameters() {
         expect("json", &[("name", "report.v2")])
     );
     assert_eq!(found("/files/.json"), None);
+    // A literal that ends the segment is found at its end.
+    assert_eq!(
+        found("/files/a.json.json"),
+        expect("json", &[("name", "a.json")])
+    );
     assert_eq!(
         found("/delta(token='abc')"),
         expect("call", &[("token", "abc")])

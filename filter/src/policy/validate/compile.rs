@@ -124,6 +124,7 @@ pub fn compile(raw: &RawValidate, params: Option<&[&str]>) -> Result<Validation,
 fn refuse_route_fields(raw: &RawValidate) -> Result<(), ConfigError> {
     for (field, given) in [
         ("body", raw.body.is_some()),
+        ("body_required", raw.body_required.is_some()),
         ("query", raw.query.is_some()),
         ("query_styles", raw.query_styles.is_some()),
         ("headers", raw.headers.is_some()),
@@ -193,6 +194,9 @@ fn path_params_schema(
     names: &[&str],
 ) -> Result<ParamsSchema, ConfigError> {
     let mut properties = serde_json::Map::new();
+    // A parameter's schema may carry the components it refers to (an OpenAPI document's);
+    // `#/components/...` resolves from the root, so they move there.
+    let mut components = serde_json::Map::new();
     for (name, schema) in &map.0 {
         if !names.contains(&name.as_str()) {
             return Err(ConfigError::new(
@@ -203,8 +207,22 @@ fn path_params_schema(
                 ),
             ));
         }
-        properties.insert(name.clone(), schema.clone());
+        let mut schema = schema.clone();
+        if let Some(Value::Object(carried)) = schema
+            .as_object_mut()
+            .and_then(|o| o.remove("components"))
+            .as_ref()
+            .and_then(|c| c.get("schemas"))
+        {
+            components.extend(carried.clone());
+        }
+        properties.insert(name.clone(), schema);
     }
-    let schema = json!({"type": "object", "properties": properties, "required": names});
+    let mut schema = json!({"type": "object", "properties": properties, "required": names});
+    if !components.is_empty()
+        && let Some(root) = schema.as_object_mut()
+    {
+        root.insert("components".into(), json!({ "schemas": components }));
+    }
     params_schema("path_params", &schema)
 }

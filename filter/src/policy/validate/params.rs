@@ -66,7 +66,15 @@ impl Kind {
                 .iter()
                 .filter_map(Value::as_str)
                 .find(|t| *t != "null"),
-            _ => None,
+            // `allOf: [{type: integer}, {minimum: 1}]`: the type of the member that has one.
+            _ => {
+                let members = schema.get("allOf").and_then(Value::as_array);
+                let typed = members
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m.get("type").is_some());
+                return typed.map_or(Kind::Text, Kind::of);
+            }
         };
         match ty {
             Some("integer") => Kind::Integer,
@@ -129,11 +137,16 @@ pub fn to_object(
     kinds: &[(String, Kind)],
     prefix: &str,
 ) -> Result<Value, Violation> {
+    // Grouped through a map: a query of thousands of keys must not cost their square.
     let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (name, value) in pairs {
-        match grouped.iter_mut().find(|(n, _)| *n == name) {
+        match positions.get(&name).and_then(|at| grouped.get_mut(*at)) {
             Some((_, values)) => values.push(value),
-            None => grouped.push((name, vec![value])),
+            None => {
+                positions.insert(name.clone(), grouped.len());
+                grouped.push((name, vec![value]));
+            }
         }
     }
     let mut object = Map::new();
