@@ -259,6 +259,7 @@ fn parameter_styles_are_read_as_the_wire_writes_them() {
         {"name": "page", "in": "query", "schema": {"$ref": "#/components/schemas/Page"}},
         {"name": "where", "in": "query", "content": {"application/json": {"schema": {"type": "object", "required": ["x"]}}}},
         {"name": "X-Ids", "in": "header", "schema": {"type": "array", "items": {"type": "integer"}}},
+        {"name": "$top", "in": "query", "style": "form", "explode": false, "schema": {"type": "integer", "maximum": 50}},
         {"name": "session", "in": "cookie", "required": true, "schema": {"type": "string", "minLength": 4}}
     ]}}}, "components": {"schemas": {"Page": {"type": "integer", "minimum": 1}}}});
     let config = load(&json!({"openapi": {"document": document}})).expect("loads");
@@ -284,6 +285,9 @@ fn parameter_styles_are_read_as_the_wire_writes_them() {
     assert_eq!(check("f[max]=1", &[]).1, ["/query/f"]);
     assert_eq!(check("f[a][b]=1", &[]).1, ["/query/f"]);
     assert_eq!(check("page=0", &[]).1, ["/query/page"]);
+    // Not exploded, a primitive is one value (Microsoft Graph's `$top`).
+    assert!(passes(check("%24top=5", &[])));
+    assert_eq!(check("$top=51", &[]).1, ["/query/$top"]);
     assert_eq!(check("page=", &[]).1, ["/query/page"]);
     assert_eq!(check("where=%7B%7D", &[]).1, ["/query/where"]);
     assert_eq!(check("", &[("x-ids", "1,z")]).1, ["/headers/x-ids/1"]);
