@@ -26,3 +26,27 @@ pub fn assert_helmet_headers(response: &crate::Response, context: &str) {
         "{context}: helmet does not set COEP by default"
     );
 }
+
+/// Asserts a problem+json refusal: its status, media type, `code`, and the JSON Pointers of
+/// its `errors`, in order.
+pub fn assert_problem(
+    response: &crate::Response,
+    status: u16,
+    code: &str,
+    pointers: &[&str],
+    who: &str,
+) {
+    assert_eq!(response.status, status, "{who}: {}", response.text());
+    assert_eq!(
+        response.header_value("content-type"),
+        Some("application/problem+json"),
+        "{who}"
+    );
+    let body = response.json_body();
+    assert_eq!(body["code"], code, "{who}: {body}");
+    let found: Vec<&str> = body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["pointer"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(found, pointers, "{who}: {body}");
+}

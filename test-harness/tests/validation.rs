@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use test_harness::differential::{EnvoyTarget, NativeTarget, Target};
 use test_harness::envoy::{Bootstrap, Envoy};
-use test_harness::expect::assert_helmet_headers;
+use test_harness::expect::{self, assert_helmet_headers};
 use test_harness::host::{Harness, Proxy, StreamOutcome};
 use test_harness::{Request, Response, backend, backend_with_journal};
 
@@ -43,19 +43,7 @@ fn create(body: &Value) -> Request {
 
 /// Asserts a problem+json refusal: status, code, and the pointers of its errors.
 fn assert_problem(response: &Response, status: u16, code: &str, pointers: &[&str], who: &str) {
-    assert_eq!(response.status, status, "{who}: {}", response.text());
-    assert_eq!(
-        response.header_value("content-type"),
-        Some("application/problem+json"),
-        "{who}"
-    );
-    let body = response.json_body();
-    assert_eq!(body["code"], code, "{who}: {body}");
-    let found: Vec<&str> = body["errors"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|e| e["pointer"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(found, pointers, "{who}: {body}");
+    expect::assert_problem(response, status, code, pointers, who);
     // The browser sees the real error: the CORS headers are there for an allowed origin.
     assert_eq!(
         response.header_value("access-control-allow-origin"),

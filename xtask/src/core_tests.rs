@@ -4,9 +4,8 @@
 
 use std::process::Command;
 
-use crate::lock::FileLock;
 use crate::paths;
-use crate::process::{apt_install, output, run};
+use crate::process::{ensure_program, run};
 use crate::wasm::{FILTER_TARGET, Toolchain};
 
 /// cargo's runner for the test binaries (relative to the root).
@@ -59,16 +58,9 @@ fn cargo_test() -> crate::Result<Command> {
 
 /// The `node` to run, installing Debian's when there is none.
 fn ensure_node() -> crate::Result<String> {
-    let runs = || output(Command::new("node").arg("--version")).is_some();
-    if !runs() {
-        let _lock = FileLock::acquire("apt")?;
-        if !runs() {
-            apt_install(&["nodejs"])?;
-        }
-    }
-    if runs() {
-        Ok("node".to_string())
-    } else {
-        Err("no `node` after installing Debian's nodejs: the core's wasm32 tests run under Node's WASI".to_string())
-    }
+    ensure_program(
+        "node",
+        "nodejs",
+        "the core's wasm32 tests run under Node's WASI",
+    )
 }

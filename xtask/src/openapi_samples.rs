@@ -61,23 +61,11 @@ pub fn github_description(root: &Path) -> crate::Result<PathBuf> {
 
 /// The `npm` to run, installing Debian's when there is none (machines have Node.js's own).
 fn ensure_npm() -> crate::Result<String> {
-    let runs = || {
-        Command::new("npm")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !runs() {
-        let _lock = FileLock::acquire("apt")?;
-        if !runs() {
-            crate::process::apt_install(&["npm"])?;
-        }
-    }
-    if runs() {
-        Ok("npm".to_string())
-    } else {
-        Err("no `npm` after installing Debian's npm: GitHub's description is fetched with `npm pack`".to_string())
-    }
+    crate::process::ensure_program(
+        "npm",
+        "npm",
+        "GitHub's description is fetched with `npm pack`",
+    )
 }
 
 /// The sample's file in `dir`: the cached copy when its digest is the pinned one, else the

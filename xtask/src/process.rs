@@ -37,6 +37,25 @@ pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
 }
 
+/// `program`, runnable (`program --version` succeeds), installing Debian's `package` first
+/// when it is not; `why` says what needs it, for the error when even that fails.
+pub fn ensure_program(program: &str, package: &str, why: &str) -> crate::Result<String> {
+    let runs = || output(Command::new(program).arg("--version")).is_some();
+    if !runs() {
+        let _lock = crate::lock::FileLock::acquire("apt")?;
+        if !runs() {
+            apt_install(&[package])?;
+        }
+    }
+    if runs() {
+        Ok(program.to_string())
+    } else {
+        Err(format!(
+            "no `{program}` after installing Debian's {package}: {why}"
+        ))
+    }
+}
+
 /// Installs Debian packages (as root, or through passwordless sudo).
 pub fn apt_install(packages: &[&str]) -> crate::Result<()> {
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };

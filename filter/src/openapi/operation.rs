@@ -21,16 +21,48 @@ pub struct Context<'a> {
     pub max_body_bytes: Option<u64>,
 }
 
-/// A parameter object's schema under its name, by where it is.
+/// The parameters of one place (query, headers, cookies): each schema under its name, and
+/// the names a request must send.
+#[derive(Default)]
+struct Place {
+    properties: Map<String, Value>,
+    required: Vec<Value>,
+}
+
+impl Place {
+    fn add(&mut self, name: String, schema: Value, required: bool) {
+        if required {
+            self.required.push(json!(name));
+        }
+        self.properties.insert(name, schema);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.properties.is_empty()
+    }
+
+    /// The place's object schema, whole; `open`: other names are let through.
+    fn schema(self, cx: &Context<'_>, open: bool) -> Value {
+        let mut schema = Map::new();
+        schema.insert("type".into(), json!("object"));
+        schema.insert("properties".into(), Value::Object(self.properties));
+        if !self.required.is_empty() {
+            schema.insert("required".into(), Value::Array(self.required));
+        }
+        if !open {
+            schema.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        cx.schemas.whole(Value::Object(schema))
+    }
+}
+
+/// An operation's parameters, by where they are.
 #[derive(Default)]
 struct Params {
-    query: Map<String, Value>,
-    query_required: Vec<Value>,
+    query: Place,
     query_styles: Vec<(String, QueryStyle)>,
-    headers: Map<String, Value>,
-    headers_required: Vec<Value>,
-    cookies: Map<String, Value>,
-    cookies_required: Vec<Value>,
+    headers: Place,
+    cookies: Place,
     path: Vec<(String, Value)>,
 }
 
@@ -50,27 +82,16 @@ pub fn validate_section(
         ..RawValidate::default()
     };
     if !params.query.is_empty() || cx.reject_undeclared_query {
-        let open = !cx.reject_undeclared_query;
-        raw.query = Some(object_schema(cx, params.query, params.query_required, open));
+        raw.query = Some(params.query.schema(cx, !cx.reject_undeclared_query));
         if !params.query_styles.is_empty() {
             raw.query_styles = Some(OrderedMap(params.query_styles));
         }
     }
     if !params.headers.is_empty() {
-        raw.headers = Some(object_schema(
-            cx,
-            params.headers,
-            params.headers_required,
-            true,
-        ));
+        raw.headers = Some(params.headers.schema(cx, true));
     }
     if !params.cookies.is_empty() {
-        raw.cookies = Some(object_schema(
-            cx,
-            params.cookies,
-            params.cookies_required,
-            true,
-        ));
+        raw.cookies = Some(params.cookies.schema(cx, true));
     }
     if !params.path.is_empty() {
         let whole = params
@@ -217,18 +238,12 @@ impl<'p> Parameter<'p> {
                 self.check_style("simple")?;
                 let lower = name.to_ascii_lowercase();
                 if !IGNORED_HEADERS.contains(&lower.as_str()) {
-                    if self.required {
-                        params.headers_required.push(json!(lower));
-                    }
-                    params.headers.insert(lower, self.schema);
+                    params.headers.add(lower, self.schema, self.required);
                 }
             }
             "cookie" => {
                 self.check_style("form")?;
-                if self.required {
-                    params.cookies_required.push(json!(name));
-                }
-                params.cookies.insert(name, self.schema);
+                params.cookies.add(name, self.schema, self.required);
             }
             other => {
                 return Err(ConfigError::new(
@@ -253,15 +268,14 @@ impl<'p> Parameter<'p> {
         if style != QueryStyle::Form {
             params.query_styles.push((self.name.to_string(), style));
         }
-        if self.required {
-            params.query_required.push(json!(self.name));
-        }
         let schema = if self.allow_empty {
             self.schema
         } else {
             not_empty(self.schema)
         };
-        params.query.insert(self.name.to_string(), schema);
+        params
+            .query
+            .add(self.name.to_string(), schema, self.required);
         Ok(())
     }
 }
@@ -346,11 +360,14 @@ fn is_object(schema: &Value) -> bool {
 fn spread(params: &mut Params, schema: &Value, required: bool) {
     if let Some(Value::Object(properties)) = schema.get("properties") {
         for (name, property) in properties {
-            params.query.insert(name.clone(), property.clone());
+            params
+                .query
+                .properties
+                .insert(name.clone(), property.clone());
         }
     }
     if required && let Some(Value::Array(names)) = schema.get("required") {
-        params.query_required.extend(names.iter().cloned());
+        params.query.required.extend(names.iter().cloned());
     }
     for member in schema
         .get("allOf")
@@ -378,25 +395,6 @@ fn not_empty(mut schema: Value) -> Value {
         object.insert("not".into(), json!({"const": ""}));
     }
     schema
-}
-
-/// An object schema of named parameters; `open`: other names are let through.
-fn object_schema(
-    cx: &Context<'_>,
-    properties: Map<String, Value>,
-    required: Vec<Value>,
-    open: bool,
-) -> Value {
-    let mut schema = Map::new();
-    schema.insert("type".into(), json!("object"));
-    schema.insert("properties".into(), Value::Object(properties));
-    if !required.is_empty() {
-        schema.insert("required".into(), Value::Array(required));
-    }
-    if !open {
-        schema.insert("additionalProperties".into(), Value::Bool(false));
-    }
-    cx.schemas.whole(Value::Object(schema))
 }
 
 /// The request body: its media types (any other is a 415), whether it is required, and the
