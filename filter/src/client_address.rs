@@ -15,7 +15,7 @@ use crate::request::Headers;
 use crate::syntax::ConfigError;
 
 /// The `client_address` section as users write it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClientAddress {
     /// `envoy` (`source.address`) or `x_forwarded_for`.
@@ -24,8 +24,9 @@ pub struct RawClientAddress {
     pub xff_num_trusted_hops: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "ClientAddressSource")]
 pub enum Source {
     #[default]
     Envoy,

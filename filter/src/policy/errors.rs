@@ -11,7 +11,7 @@ use crate::reply::LocalResponse;
 use crate::response::ResponseHeaders;
 use crate::syntax::ConfigError;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawErrors {
     /// Statuses to replace (default: every 5xx).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::reply::LocalResponse;
 use crate::syntax::{ConfigError, OrderedMap, check_header_name, parse_duration};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     /// Default `/healthz`.
@@ -25,7 +25,7 @@ pub struct RawHealth {
     pub checks: Option<OrderedMap<RawCheck>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
     /// The Envoy cluster to call.
@@ -33,6 +33,7 @@ pub struct RawCheck {
     /// Default `/health`.
     pub path: Option<String>,
     /// Default 200.
+    #[schemars(range(min = 100, max = 599))]
     pub expected_status: Option<u16>,
     /// `:authority` of the call (default: the cluster's name).
     pub authority: Option<String>,

@@ -53,3 +53,20 @@ impl<T> Section<T> {
         }
     }
 }
+
+/// `false`, `true`, or the options' own schema.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Section<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Section_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [{"type": "boolean"}, generator.subschema_for::<T>()]
+        })
+    }
+}

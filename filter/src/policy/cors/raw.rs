@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::syntax::impl_over;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCors {
     /// Serialised origins (`https://app.example.com`), `*`, subdomain patterns
@@ -21,6 +21,7 @@ pub struct RawCors {
     /// Seconds browsers may cache a preflight answer.
     pub max_age: Option<u32>,
     pub allow_private_network: Option<bool>,
+    #[schemars(range(min = 200, max = 299))]
     pub preflight_status: Option<u16>,
     pub disallowed: Option<Disallowed>,
 }
@@ -39,7 +40,7 @@ impl_over!(RawCors {
 
 /// What happens to a request from an origin (or asking for a method or header) the policy
 /// does not allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disallowed {
     /// 403 problem+json; the request never reaches the upstream.
@@ -67,7 +68,7 @@ impl RawOrigin {
 
 impl<'de> Deserialize<'de> for RawOrigin {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
+        #[derive(Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         struct RegexForm {
             regex: String,
@@ -134,5 +135,45 @@ impl<'de> Deserialize<'de> for RawAllowHeaders {
         }
 
         deserializer.deserialize_any(AllowHeadersVisitor)
+    }
+}
+
+impl schemars::JsonSchema for RawOrigin {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawOrigin".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {"regex": {"type": "string"}},
+                    "required": ["regex"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+impl schemars::JsonSchema for RawAllowHeaders {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawAllowHeaders".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [{"enum": ["*", "reflect"]}, {"type": "array", "items": {"type": "string"}}]
+        })
     }
 }

@@ -6,23 +6,28 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimit {
     /// Names the limit in headers, logs and metrics.
     pub name: Option<String>,
     /// Requests allowed per `window`.
+    #[schemars(range(min = 1))]
     pub limit: Option<u32>,
     /// `500ms`, `10s`, `15m`, `1h`, `1d`.
+    #[schemars(regex(pattern = r"^\s*[0-9]+(ms|s|m|h|d)\s*$"))]
     pub window: Option<String>,
     /// Requests allowed at once (default: `limit`).
+    #[schemars(range(min = 1))]
     pub burst: Option<u32>,
     /// `client_ip`, `header:<name>`, `path`, `route`, or a list of them.
     pub key: Option<RawKey>,
     /// For `header:` keys: `shared` (requests without the header share one bucket) or
     /// `reject` (400).
     pub missing_key: Option<MissingKey>,
+    #[schemars(range(min = 1, max = 32))]
     pub ipv4_prefix: Option<u8>,
+    #[schemars(range(min = 1, max = 128))]
     pub ipv6_prefix: Option<u8>,
     pub mode: Option<Mode>,
     /// The 429's detail.
@@ -30,12 +35,13 @@ pub struct RawLimit {
     /// When shared data fails: `allow` or `deny`.
     pub on_error: Option<OnError>,
     /// Size of the state table (keys tracked at once).
+    #[schemars(range(min = 8, max = 16_777_216))]
     pub slots: Option<u32>,
     /// Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`.
     pub legacy_headers: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     #[default]
@@ -44,7 +50,7 @@ pub enum Mode {
     DryRun,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// Let requests through when the state cannot be read or written (availability first).
@@ -54,7 +60,7 @@ pub enum OnError {
     Deny,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingKey {
     #[default]
@@ -124,5 +130,42 @@ impl<'de> Deserialize<'de> for RawLimits {
         }
 
         deserializer.deserialize_any(LimitsVisitor)
+    }
+}
+
+impl schemars::JsonSchema for RawKey {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawKey".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let part = schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(client_ip|path|route|header:.+)$"
+        });
+        schemars::json_schema!({
+            "anyOf": [part, {"type": "array", "items": part, "minItems": 1}]
+        })
+    }
+}
+
+impl schemars::JsonSchema for RawLimits {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawLimits".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let limit = generator.subschema_for::<RawLimit>();
+        schemars::json_schema!({
+            "anyOf": [limit, {"type": "array", "items": limit}]
+        })
     }
 }

@@ -25,7 +25,7 @@ pub enum Kind {
 }
 
 /// How a query parameter is written (OpenAPI's `style` and `explode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryStyle {
     /// `tag=a&tag=b` (form, exploded): the default.

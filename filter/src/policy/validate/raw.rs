@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::params::QueryStyle;
 use crate::syntax::{OrderedMap, impl_over};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawValidate {
     /// A JSON Schema for the request body (draft 2020-12 unless `$schema` says otherwise),
@@ -49,7 +49,7 @@ impl_over!(RawValidate {
     unknown_routes,
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownRoutes {
     #[default]
