@@ -88,7 +88,8 @@ impl Checker {
             }
         };
         let mut any = false;
-        for document in &documents {
+        // An empty document (a trailing `---`, only comments) holds nothing.
+        for document in documents.iter().filter(|d| !d.value.is_null()) {
             let instances = match instances::find(&document.value) {
                 Found::FilterConfig => vec![Instance {
                     path: String::new(),
@@ -123,7 +124,12 @@ impl Checker {
             secrets: Vec::new(),
             deferred: Vec::new(),
         };
-        let (bytes, value, locate) = match prepare(instance, file, lines, line) {
+        let Prepared {
+            value,
+            bytes,
+            encoding,
+            locate,
+        } = match prepare(instance, file, lines, line) {
             Ok(prepared) => prepared,
             Err(reason) => {
                 report.error = Some(Finding {
@@ -134,7 +140,7 @@ impl Checker {
                 return report;
             }
         };
-        let (result, names, deferred) = compile(bytes, value.clone());
+        let (result, names, deferred) = compile(value.clone(), bytes, encoding);
         report.secrets = secrets(file, &names);
         report.deferred = deferred
             .into_iter()
@@ -187,42 +193,66 @@ impl Checker {
     /// What the JSON Schema refuses in a configuration, one finding per field, lines unknown.
     pub fn schema_errors(&self, value: &Value) -> Vec<Finding> {
         let evaluation = self.schema.evaluate(value);
-        let errors: Vec<(String, bool, String)> = evaluation
+        let errors: Vec<SchemaError> = evaluation
             .iter_errors()
-            .filter(|e| !e.schema_location.ends_with("/anyOf"))
-            .map(|e| {
-                let path = field_path(e.instance_location.segments());
-                let is_type = e.schema_location.ends_with("/type");
-                (path, is_type, e.error.to_string())
+            .filter(|e| {
+                !e.schema_location.ends_with("/anyOf") && !e.schema_location.ends_with("/oneOf")
+            })
+            .map(|e| SchemaError {
+                path: field_path(e.instance_location.segments()),
+                alternative: e.schema_location.ends_with("/type")
+                    || e.schema_location.ends_with("/const"),
+                message: e.error.to_string(),
             })
             .collect();
-        let deepest: Vec<&(String, bool, String)> = errors
+        // A value that fails every alternative (a section is `false`, `true` or options) fails
+        // each one's `type`: those say least where another error says more, at the same field
+        // (an object refused for what it holds) or inside it.
+        let telling: Vec<&SchemaError> = errors
             .iter()
-            .filter(|(path, ..)| !errors.iter().any(|(other, ..)| is_inside(other, path)))
+            .filter(|e| {
+                !e.alternative
+                    || !errors.iter().any(|other| {
+                        is_inside(&other.path, &e.path)
+                            || (other.path == e.path && !other.alternative)
+                    })
+            })
             .collect();
         let mut findings: Vec<Finding> = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
-        for (path, _, _) in &deepest {
-            if seen.contains(&path.as_str()) {
+        for error in &telling {
+            if seen.contains(&error.path.as_str()) {
                 continue;
             }
-            seen.push(path);
-            let at_path = || deepest.iter().filter(|(p, ..)| p == path);
-            // An object refused for what it holds says more than "not a boolean" from the
-            // `false`/`true` branch next to it.
-            let message = match at_path().find(|(_, is_type, _)| !is_type) {
-                Some((_, _, message)) => message.clone(),
-                None => merged_types(at_path().map(|(_, _, message)| message.as_str())),
-            };
-            let path = unexpected_field(path, &message);
-            findings.push(Finding {
-                line: None,
-                message: format!("at `{path}`: {}", excerpt(&message)),
-                path,
-            });
+            seen.push(&error.path);
+            let at_path = || telling.iter().filter(|e| e.path == error.path);
+            for e in at_path().filter(|e| !e.alternative) {
+                let path = unexpected_field(&e.path, &e.message);
+                findings.push(Finding {
+                    line: None,
+                    message: format!("at `{path}`: {}", excerpt(&e.message)),
+                    path,
+                });
+            }
+            if !at_path().any(|e| !e.alternative) {
+                let message = merged_alternatives(at_path().map(|e| e.message.as_str()));
+                findings.push(Finding {
+                    line: None,
+                    message: format!("at `{}`: {}", error.path, excerpt(&message)),
+                    path: error.path.clone(),
+                });
+            }
         }
         findings
     }
+}
+
+/// One error of the schema's evaluation.
+struct SchemaError {
+    path: String,
+    /// From a `type` or `const`: one alternative of several not taken.
+    alternative: bool,
+    message: String,
 }
 
 /// An unknown field's own path (the schema names the object it is in).
@@ -244,20 +274,27 @@ fn is_inside(inner: &str, outer: &str) -> bool {
         && (outer.is_empty() || inner[outer.len()..].starts_with(['.', '[']))
 }
 
-/// `5 is not of type "boolean"` and `5 is not of type "null"` as one message.
-fn merged_types<'m>(messages: impl Iterator<Item = &'m str>) -> String {
-    let mut merged = String::new();
+/// The alternatives a value failed as one message: `5 is not of type "boolean"` and `5 is not
+/// of type "null"` as `5 is not of type "boolean", nor "null"`; `"loose" was expected` and
+/// `"exact" was expected` (an enumeration's values) as `expected one of "loose", "exact"`.
+fn merged_alternatives<'m>(messages: impl Iterator<Item = &'m str>) -> String {
+    let mut types = String::new();
+    let mut expected: Vec<&str> = Vec::new();
     for message in messages {
-        match message.split_once(" is not of type") {
-            Some((_, types)) if !merged.is_empty() => {
-                merged.push_str(", nor ");
-                merged.push_str(types.trim_start_matches('s').trim());
-            }
-            _ if merged.is_empty() => merged.push_str(message),
-            _ => {}
+        if let Some((value, _)) = message.split_once(" was expected") {
+            expected.push(value.trim());
+        } else if types.is_empty() {
+            types.push_str(message);
+        } else if let Some((_, more)) = message.split_once(" is not of type") {
+            types.push_str(", nor ");
+            types.push_str(more.trim_start_matches('s').trim());
         }
     }
-    merged
+    match (types.is_empty(), expected.is_empty()) {
+        (_, true) => types,
+        (true, false) => format!("expected one of {}", expected.join(", ")),
+        (false, false) => format!("{types}; or one of {}", expected.join(", ")),
+    }
 }
 
 /// A message cut short: it may quote a large value (a whole OpenAPI document).
@@ -269,26 +306,38 @@ fn excerpt(message: &str) -> String {
     }
 }
 
-/// A configuration as the bytes the filter is handed, its value for the schema (JSON text
-/// that does not parse has none), and where its fields are.
+/// A configuration as its value (JSON text that does not parse has none), the bytes the
+/// filter is handed and how, and where its fields are.
+struct Prepared<'l> {
+    value: Option<Value>,
+    bytes: Vec<u8>,
+    encoding: Encoding,
+    locate: Locator<'l>,
+}
+
 fn prepare<'l>(
     instance: Instance,
     file: &str,
     lines: &'l Lines,
     line: Option<usize>,
-) -> Result<(Vec<u8>, Option<Value>, Locator<'l>), String> {
+) -> Result<Prepared<'l>, String> {
     match instance.config {
-        Config::Object(value) => Ok((
-            serde_json::to_vec(&value).unwrap_or_default(),
-            Some(value),
-            Locator::File(lines, instance.path),
-        )),
+        Config::Object(value) => Ok(Prepared {
+            bytes: encode(&value, Encoding::Struct),
+            value: Some(value),
+            encoding: Encoding::Struct,
+            locate: Locator::File(lines, instance.path),
+        }),
         Config::Text(text) => {
             let parsed = yaml::parse(&text).ok().and_then(|d| d.into_iter().next());
             let value = parsed.as_ref().map(|d| d.value.clone());
             let text_lines = parsed.map(|d| d.lines).unwrap_or_default();
-            let locate = Locator::Text(text_lines, text_start(file, line));
-            Ok((text.into_bytes(), value, locate))
+            Ok(Prepared {
+                value,
+                bytes: text.into_bytes(),
+                encoding: Encoding::Json,
+                locate: Locator::Text(text_lines, text_start(file, line)),
+            })
         }
         Config::Unusable(reason) => Err(reason),
     }
@@ -298,15 +347,16 @@ fn prepare<'l>(
 enum Locator<'l> {
     /// An object of the file, at this path.
     File(&'l Lines, String),
-    /// JSON text, whose first line is this line of the file.
-    Text(Lines, Option<usize>),
+    /// JSON text, and where it is in the file.
+    Text(Lines, TextAt),
 }
 
 impl Locator<'_> {
     fn line(&self, path: &str) -> Option<usize> {
         match self {
             Self::File(lines, at) => lines.of(&join(at, path)),
-            Self::Text(lines, base) => Some(base.unwrap_or(1) + lines.of(path)? - 1),
+            Self::Text(lines, TextAt::Block(first)) => Some(first + lines.of(path)? - 1),
+            Self::Text(_, TextAt::Key(line)) => *line,
         }
     }
 }
@@ -319,23 +369,85 @@ fn without_position(message: String) -> String {
     }
 }
 
-/// The line a string value's text starts on: the next one for a block scalar (`value: |`).
-fn text_start(file: &str, line: Option<usize>) -> Option<usize> {
-    let line = line?;
-    let text = file.lines().nth(line.checked_sub(1)?)?.trim_end();
+/// Where a string value's text is: a block scalar (`value: |`) starts on the next line and
+/// keeps its lines; any other string (quoted, with `\n` escapes) is placed at its key's line.
+fn text_start(file: &str, line: Option<usize>) -> TextAt {
+    let Some(line) = line else {
+        return TextAt::Key(None);
+    };
+    let text = file.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let text = text.split(" #").next().unwrap_or(text).trim_end();
     let block = text
         .trim_end_matches(['-', '+', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
-        .ends_with(['|', '>']);
-    Some(if block { line + 1 } else { line })
+        .ends_with('|');
+    if block {
+        TextAt::Block(line + 1)
+    } else {
+        TextAt::Key(Some(line))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TextAt {
+    /// A literal block scalar whose first line is this line of the file.
+    Block(usize),
+    /// Any other string: its key's line.
+    Key(Option<usize>),
+}
+
+/// How a configuration reaches the filter: a YAML object of the Envoy config (or a manifest)
+/// arrives as a `google.protobuf.Struct`, JSON text in a `StringValue` as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Struct,
+    Json,
+}
+
+/// The bytes the filter is handed for `value`.
+fn encode(value: &Value, encoding: Encoding) -> Vec<u8> {
+    match (encoding, value) {
+        (Encoding::Struct, Value::Object(fields)) => {
+            prost::Message::encode_to_vec(&to_struct(fields))
+        }
+        _ => serde_json::to_vec(value).unwrap_or_default(),
+    }
+}
+
+fn to_struct(fields: &serde_json::Map<String, Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.clone(), to_proto(v)))
+            .collect(),
+    }
+}
+
+/// A JSON value as a protobuf `Value` (numbers are doubles, as in every Struct).
+fn to_proto(value: &Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(*b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(text) => Kind::StringValue(text.clone()),
+        Value::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.iter().map(to_proto).collect(),
+        }),
+        Value::Object(fields) => Kind::StructValue(to_struct(fields)),
+    };
+    prost_types::Value { kind: Some(kind) }
 }
 
 /// The configuration compiled as the filter compiles it, every secret it reads given a
 /// stand-in value (so that a config is judged without them), and the names it read. A field
 /// whose secret the filter refuses as a stand-in (it checks the value: a log level, an
-/// origin) is set aside, as if not given, and the rest compiled again: its findings say so.
+/// origin) is set aside, as if not given, and the rest compiled again; where that is not
+/// possible (a list item, a field the rest depends on), checking stops there. Findings say
+/// which fields wait for their secrets.
 fn compile(
-    bytes: Vec<u8>,
     mut value: Option<Value>,
+    bytes: Vec<u8>,
+    encoding: Encoding,
 ) -> (Result<(), ConfigError>, Vec<String>, Vec<Finding>) {
     let names = RefCell::new(Vec::<String>::new());
     let env = |name: &str| {
@@ -345,55 +457,81 @@ fn compile(
         }
         Some(format!("secret-{name}"))
     };
-    let mut deferred = Vec::new();
+    let mut deferred: Vec<Finding> = Vec::new();
     let mut bytes = bytes;
     let result = loop {
         let Err(error) = FilterConfig::from_bytes_with_env(&bytes, &env) else {
             break Ok(());
         };
-        let holds_secret = value
-            .as_mut()
-            .is_some_and(|v| remove_secret_field(v, &error.path));
-        if !holds_secret || deferred.len() >= 32 {
-            break Err(error);
-        }
-        deferred.push(Finding {
+        let reason = without_position(error.reason.clone());
+        let note = |text: &str| Finding {
             path: error.path.clone(),
             line: None,
-            message: format!(
-                "at `{}`: a secret, checked when Envoy loads the configuration with its value \
-                 (with a stand-in: {})",
-                error.path,
-                without_position(error.reason.clone())
-            ),
-        });
+            message: format!("at `{}`: {text} (with a stand-in: {reason})", error.path),
+        };
+        if deferred
+            .iter()
+            .any(|d| d.path == error.path || is_inside(&d.path, &error.path))
+        {
+            deferred.push(note(
+                "needs a secret set aside above: checking stopped here",
+            ));
+            break Ok(());
+        }
+        let set_aside = match value.as_mut() {
+            Some(v) => set_aside_secret(v, &error.path),
+            None => SetAside::No,
+        };
+        match set_aside {
+            SetAside::No => break Err(error),
+            SetAside::Stop => {
+                deferred.push(note("a secret, checked when Envoy loads the configuration with its value; checking stopped here"));
+                break Ok(());
+            }
+            SetAside::Removed => {
+                deferred.push(note(
+                    "a secret, checked when Envoy loads the configuration with its value",
+                ));
+            }
+        }
+        if deferred.len() >= 32 {
+            break Err(error);
+        }
         bytes = value
             .as_ref()
-            .and_then(|v| serde_json::to_vec(v).ok())
+            .map(|v| encode(v, encoding))
             .unwrap_or_default();
     };
     (result, names.into_inner(), deferred)
 }
 
+enum SetAside {
+    /// The field does not read a secret: the error is the configuration's.
+    No,
+    /// The field reads a secret and is removed.
+    Removed,
+    /// A list item reads it: removing it would renumber the items after it.
+    Stop,
+}
+
 /// Removes the field at `path` when its value is a string that reads a secret.
-fn remove_secret_field(value: &mut Value, path: &str) -> bool {
+fn set_aside_secret(value: &mut Value, path: &str) -> SetAside {
     let Some((parent, last)) = split_last(path) else {
-        return false;
+        return SetAside::No;
     };
     let Some(container) = at_path(value, parent) else {
-        return false;
+        return SetAside::No;
     };
     let reads_secret = |v: &Value| v.as_str().is_some_and(|s| s.contains("${"));
     match (container, last) {
         (Value::Object(map), Segment::Key(key)) if map.get(key).is_some_and(reads_secret) => {
             map.remove(key);
-            true
+            SetAside::Removed
         }
         (Value::Array(items), Segment::Index(i)) if items.get(i).is_some_and(reads_secret) => {
-            items.remove(i);
-            true
+            SetAside::Stop
         }
-        _ => false,
+        _ => SetAside::No,
     }
 }
 
@@ -426,16 +564,20 @@ fn at_path<'v>(value: &'v mut Value, path: &str) -> Option<&'v mut Value> {
     }
 }
 
+/// Each secret read, with the first line that names it (`${NAME}` or `${NAME:-default}`).
 fn secrets(file: &str, names: &[String]) -> Vec<Secret> {
     names
         .iter()
         .map(|name| {
-            let reference = format!("${{{name}");
-            let line = file.lines().position(|l| l.contains(&reference));
+            let plain = format!("${{{name}}}");
+            let with_default = format!("${{{name}:-");
+            let line = file
+                .lines()
+                .position(|l| l.contains(&plain) || l.contains(&with_default));
             Secret {
                 name: name.clone(),
                 line: line.map(|l| l + 1),
-                has_default: file.contains(&format!("{reference}:-")),
+                has_default: file.contains(&with_default),
             }
         })
         .collect()

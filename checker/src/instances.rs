@@ -101,7 +101,26 @@ fn in_manifest(manifest: &Value) -> Vec<Instance> {
             .filter(|(_, wasm)| names_filter(&wasm["name"]) || names_filter(&wasm["rootID"]))
             .map(|(i, wasm)| object_at(wasm.get("config"), &format!("spec.wasm[{i}].config")))
             .collect(),
-        _ => Vec::new(),
+        // A list of manifests, each checked as one.
+        Some("List") => manifest["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .flat_map(|(i, item)| {
+                in_manifest(item).into_iter().map(move |instance| Instance {
+                    path: format!("items[{i}].{}", instance.path),
+                    ..instance
+                })
+            })
+            .collect(),
+        // Any other kind (an Istio EnvoyFilter, whose patches hold Envoy filters): the
+        // filter wherever its `@type` is.
+        _ => {
+            let mut found = Vec::new();
+            walk(manifest, "", &mut found);
+            found
+        }
     }
 }
 
@@ -145,11 +164,11 @@ fn filter_at(value: &Value, path: &str) -> Option<Instance> {
             value["config"].get("configuration"),
             &join(path, "config.configuration"),
         )),
-        DYNAMIC_MODULE if names_filter(&value["dynamic_module_config"]["name"]) => Some(any_at(
+        DYNAMIC_MODULE if mentions_filter(&value["dynamic_module_config"]) => Some(any_at(
             value.get("filter_config"),
             &join(path, "filter_config"),
         )),
-        DYNAMIC_MODULE_PER_ROUTE if names_filter(&value["dynamic_module_config"]["name"]) => {
+        DYNAMIC_MODULE_PER_ROUTE if mentions_filter(&value["dynamic_module_config"]) => {
             Some(Instance {
                 path: path.to_string(),
                 config: Config::Unusable(
@@ -272,6 +291,22 @@ mod tests {
             Found::Instances(vec![Instance {
                 path: "spec.wasm[1].config".into(),
                 config: Config::Object(json!({}))
+            }])
+        );
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "ConfigMap"},
+            {"apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter", "spec": {"configPatches": [
+                {"patch": {"value": {"typed_config": {"@type": DYNAMIC_MODULE,
+                    "dynamic_module_config": {"module": {"local": {"filename": "/m/libhardening.so"}}},
+                    "filter_config": {"@type": STRUCT, "value": {"routes": []}}}}}}
+            ]}}
+        ]});
+        assert_eq!(
+            find(&list),
+            Found::Instances(vec![Instance {
+                path: "items[1].spec.configPatches[0].patch.value.typed_config.filter_config.value"
+                    .into(),
+                config: Config::Object(json!({"routes": []}))
             }])
         );
         assert_eq!(find(&json!({"routes": []})), Found::FilterConfig);

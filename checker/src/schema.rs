@@ -50,7 +50,8 @@ pub fn generate() -> Value {
             "description".into(),
             json!(format!(
                 "The `configuration` of the hardening filter {} (Wasm or dynamic module): docs/config.md. \
-                 Any string may be a secret, `${{NAME}}` or `${{NAME:-default}}`.",
+                 A free-text string may read a secret, `${{NAME}}` or `${{NAME:-default}}` (the \
+                 filter reads the variable first; this schema checks the text as written).",
                 env!("CARGO_PKG_VERSION")
             )),
         );

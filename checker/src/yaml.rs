@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Number, Value};
-use yaml_rust2::Yaml;
+use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -90,6 +89,9 @@ const MAX_DEPTH: usize = 200;
 /// Values copied through aliases, at most: a few lines of anchors can otherwise mean billions.
 const MAX_ALIASED: usize = 1_000_000;
 
+/// The key of an entry Envoy drops (`!ignore key: ...`, Envoy's YAML loader).
+const IGNORED: &str = "\u{0}ignored";
+
 #[derive(Default)]
 struct Builder {
     documents: Vec<Document>,
@@ -109,11 +111,20 @@ impl MarkedEventReceiver for Builder {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 if self.expects_key() {
-                    self.key(text, mark);
+                    let ignored = tag.is_some_and(|t| t.handle == "!" && t.suffix == "ignore");
+                    self.key(if ignored { IGNORED.into() } else { text }, mark);
                 } else {
-                    let plain = style == TScalarStyle::Plain && tag.is_none();
+                    let plain = style == TScalarStyle::Plain;
                     self.value(scalar(&text, plain), anchor, mark);
                 }
+            }
+            Event::Alias(_) | Event::SequenceStart(..) | Event::MappingStart(..)
+                if self.expects_key() =>
+            {
+                self.error = Some(format!(
+                    "line {}: a key must be a plain string (Envoy reads keys as strings)",
+                    mark.line()
+                ));
             }
             Event::Alias(anchor) => {
                 let value = self.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
@@ -160,7 +171,7 @@ impl Builder {
             entries, path, key, ..
         }) = self.stack.last_mut()
         {
-            if entries.contains_key(&text) {
+            if text != IGNORED && entries.contains_key(&text) {
                 self.error = Some(format!("line {}: `{text}` is given twice", mark.line()));
                 return;
             }
@@ -215,7 +226,7 @@ impl Builder {
                 items.push(value);
             }
             Some(Frame::Mapping { entries, key, .. }) => {
-                if let Some(key) = key.take() {
+                if let Some(key) = key.take().filter(|k| k != IGNORED) {
                     entries.insert(key, value);
                 }
             }
@@ -238,23 +249,69 @@ fn size(value: &Value) -> usize {
     count
 }
 
-/// A scalar's value: plain ones by YAML's core schema (`10` a number, `true` a boolean,
-/// `~` null), quoted and block ones always strings.
+/// A scalar's value as Envoy's YAML loader reads it (`parseYamlNode` in Envoy's
+/// `source/common/protobuf/yaml_utility.cc`, over yaml-cpp): a quoted or block scalar is a
+/// string; a plain one is null (`~`, `null`, nothing), else a boolean as yaml-cpp decodes one
+/// (`true`, `yes`, `on`, `y` and their opposites, in lower, upper or capitalised case), else an
+/// integer (one beyond 32 bits becomes its decimal string), else a string. Envoy 1.40 gives
+/// the filter `600.0`, `6e2` and `.inf` as strings (checked with `envoy --mode validate`).
 fn scalar(text: &str, plain: bool) -> Value {
     if !plain {
         return Value::String(text.to_string());
     }
-    match Yaml::from_str(text) {
-        Yaml::Integer(i) => Value::Number(i.into()),
-        Yaml::Real(real) => real
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map_or_else(|| Value::String(real), Value::Number),
-        Yaml::Boolean(b) => Value::Bool(b),
-        Yaml::Null => Value::Null,
-        _ => Value::String(text.to_string()),
+    if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+        return Value::Null;
     }
+    if let Some(b) = yaml_cpp_bool(text) {
+        return Value::Bool(b);
+    }
+    match integer(text) {
+        Some(i) => match i32::try_from(i) {
+            Ok(small) => Value::Number(small.into()),
+            Err(_) => Value::String(i.to_string()),
+        },
+        None => Value::String(text.to_string()),
+    }
+}
+
+/// yaml-cpp's `convert<bool>`: the YAML 1.1 words, all lower, all upper or capitalised.
+fn yaml_cpp_bool(text: &str) -> Option<bool> {
+    const WORDS: &[(&str, bool)] = &[
+        ("y", true),
+        ("yes", true),
+        ("true", true),
+        ("on", true),
+        ("n", false),
+        ("no", false),
+        ("false", false),
+        ("off", false),
+    ];
+    let lower = text.to_ascii_lowercase();
+    let (_, value) = WORDS.iter().find(|(word, _)| *word == lower)?;
+    let capitalised = text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && text.chars().skip(1).all(|c| c.is_ascii_lowercase());
+    let one_case = text == lower || text == text.to_ascii_uppercase();
+    (one_case || capitalised).then_some(*value)
+}
+
+/// An integer as yaml-cpp reads one (a C++ stream with the base detected): an optional sign,
+/// then `0x` hex, `0` octal or decimal digits.
+fn integer(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = if let Some(hex) = digits.strip_prefix("0x").or(digits.strip_prefix("0X")) {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(octal) = digits.strip_prefix('0').filter(|o| !o.is_empty()) {
+        i64::from_str_radix(octal, 8).ok()?
+    } else {
+        digits.parse::<i64>().ok()?
+    };
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 #[cfg(test)]
@@ -282,10 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn scalars_as_envoy_reads_them() {
+        let text = "a: [yes, Off, Y, TRUE, tRue, 7, +7, -7, 0x10, 010, 4294967296, 1e2, 2.5, ~, '8', \"on\", x]\n";
+        let documents = parse(text).expect("parses");
+        assert_eq!(
+            documents[0].value,
+            json!({"a": [true, false, true, true, "tRue", 7, 7, -7, 16, 8, "4294967296", "1e2", "2.5", null, "8", "on", "x"]})
+        );
+        let ignored = parse("a: 1\n!ignore b: {c: 2}\nd: 3\n").expect("parses");
+        assert_eq!(ignored[0].value, json!({"a": 1, "d": 3}));
+        assert!(parse("? [a]\n: 1\n").is_err_and(|e| e.contains("a key must be a plain string")));
+    }
+
+    #[test]
     fn documents_anchors_and_errors() {
         let documents = parse("a: &x [1, 2]\nb: *x\n---\nc: 3.5\n").expect("parses");
         assert_eq!(documents[0].value, json!({"a": [1, 2], "b": [1, 2]}));
-        assert_eq!(documents[1].value, json!({"c": 3.5}));
+        assert_eq!(documents[1].value, json!({"c": "3.5"}));
         assert_eq!(documents[1].lines.of("c"), Some(4));
         assert_eq!(
             parse("a: 1\na: 2\n").map(|_| ()),

@@ -120,9 +120,12 @@ spec:
   url: oci://registry.example.com/hardening:0.1.0
   pluginConfig:
     logging: { level: loud }
+---
+# An empty document (a trailing separator) holds nothing, and is no error.
 ";
     let (code, stdout, file) = check("plugin.yaml", plugin);
     assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(
         stdout.starts_with(&format!(
             "{file}:7: error: the configuration at `spec.pluginConfig`: invalid configuration at `logging.level`: unknown variant `loud`"

@@ -42,16 +42,19 @@ const CONFIG_FIELDS: &[&str] = &[
     "openapi",
 ];
 
-/// Whether a block holds the filter's configuration: it is one (only its top-level fields),
+/// Whether a block holds the filter's configuration: it is one (it has one of its fields),
 /// or it holds the filter in an Envoy config or a manifest.
 fn holds_config(text: &str) -> bool {
     let Ok(documents) = yaml::parse(text) else {
         return false;
     };
     documents.iter().any(|d| {
-        let is_config = d.value.as_object().is_some_and(|object| {
-            !object.is_empty() && object.keys().all(|k| CONFIG_FIELDS.contains(&k.as_str()))
-        });
+        // Any of the configuration's own fields makes it one, so that a typo next to them is
+        // checked, not skipped.
+        let is_config = d
+            .value
+            .as_object()
+            .is_some_and(|object| object.keys().any(|k| CONFIG_FIELDS.contains(&k.as_str())));
         is_config
             || matches!(
                 hardening_check::instances::find(&d.value),

@@ -95,6 +95,14 @@ fn wrong_configs() -> Vec<(Value, &'static str)> {
             json!({"defaults": {"validate": {"max_body_bytes": -1}}}),
             "defaults.validate.max_body_bytes",
         ),
+        (
+            json!({"defaults": {"errors": {"statuses": [502, 404]}}}),
+            "defaults.errors.statuses[1]",
+        ),
+        (
+            json!({"defaults": {"rate_limit": {"name": "api limit", "limit": 5, "window": "1m"}}}),
+            "defaults.rate_limit.name",
+        ),
     ]
 }
 

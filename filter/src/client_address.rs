@@ -15,7 +15,8 @@ use crate::request::Headers;
 use crate::syntax::ConfigError;
 
 /// The `client_address` section as users write it.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawClientAddress {
     /// `envoy` (`source.address`) or `x_forwarded_for`.
@@ -24,9 +25,10 @@ pub struct RawClientAddress {
     pub xff_num_trusted_hops: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
-#[schemars(rename = "ClientAddressSource")]
+#[cfg_attr(feature = "schema", schemars(rename = "ClientAddressSource"))]
 pub enum Source {
     #[default]
     Envoy,

@@ -66,7 +66,8 @@ pub struct Route {
 }
 
 /// How a route's path is compared with a request's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RouteMatching {
     /// ASCII case ignored, one trailing slash optional, `;parameters` ignored in literal
@@ -77,7 +78,8 @@ pub enum RouteMatching {
     Exact,
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawMatch {
     /// An exact path (`/users`) or a template with `{name}` segments (`/users/{id}`).

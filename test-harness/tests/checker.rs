@@ -34,6 +34,31 @@ const BREAKAGES: &[(&str, &str, &str, &str)] = &[
         "invalid configuration at `routes[0].validate.body`: the schema does not compile",
         "  body:",
     ),
+    (
+        // Envoy 1.40's YAML loader hands a plain `600.0` over as a string.
+        "max_age: 600",
+        "max_age: 600.0",
+        "invalid configuration at `defaults.cors.max_age`: invalid type: string \"600.0\", expected u32",
+        "max_age: 600.0",
+    ),
+    (
+        // Beyond 32 bits, Envoy's YAML loader makes an integer a string.
+        "max_age: 600",
+        "max_age: 4294967296",
+        "invalid configuration at `defaults.cors.max_age`: invalid type: string \"4294967296\", expected u32",
+        "max_age: 4294967296",
+    ),
+];
+
+/// Changes Envoy's YAML loader reads as the same config (yaml-cpp's booleans and integer
+/// bases), which the checker must take too.
+const SAME_FOR_ENVOY: &[(&str, &str)] = &[
+    (
+        "remove_owasp_leaky_headers: true",
+        "remove_owasp_leaky_headers: yes",
+    ),
+    ("allow_credentials: true", "allow_credentials: On"),
+    ("max_age: 600", "max_age: 0x258"),
 ];
 
 #[test]
@@ -84,6 +109,19 @@ fn the_checker_and_envoy_agree() {
             .position(|l| l.contains(on_line))
             .map(|i| i + 1);
         assert_eq!(refusal.line, line, "{bad}");
+    }
+    for (good, same) in SAME_FOR_ENVOY {
+        assert!(
+            demo.contains(good),
+            "envoy.yaml has no `{good}`: update this test"
+        );
+        let changed = demo.replacen(good, same, 1);
+        let path = dir.join("same.yaml");
+        std::fs::write(&path, &changed).expect("written");
+        let (passed, output) = validate(&path, &paths::root()).expect("envoy runs");
+        assert!(passed, "Envoy refused `{same}`:\n{output}");
+        let report = checker.check(&changed);
+        assert!(report.passed(), "the checker refused `{same}`: {report:#?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -84,10 +84,19 @@ fn main() -> ExitCode {
 fn hardening_check(args: &[String]) -> xtask::Result<()> {
     std::fs::create_dir_all(paths::dist()).map_err(|e| format!("cannot create dist/: {e}"))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = paths::root().join("Cargo.toml");
+    // From the caller's directory, so that relative file names are the caller's.
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(paths::root())
-        .args(["run", "--quiet", "--package", "hardening-check", "--"])
-        .args(args);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "hardening-check",
+        "--manifest-path",
+    ])
+    .arg(manifest)
+    .arg("--")
+    .args(args);
     run(&mut cmd)
 }
 

@@ -14,7 +14,8 @@ use crate::policy::set::with_policy_sections;
 use crate::routes::{RawMatch, RouteMatching};
 use crate::syntax::{ConfigError, Section};
 
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Policies for every request; routes override them.
@@ -44,7 +45,8 @@ pub struct RawConfig {
 with_policy_sections! {
     /// One route: what it matches, then its policy sections, each overriding the same section
     /// of `defaults` (see `policy::set::Policy`); `false` turns a policy off for the route.
-    #[derive(Debug, Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(deny_unknown_fields)]
     pub struct RawRoute {
         /// A name for logs and metrics; defaults to the path pattern.

@@ -27,7 +27,8 @@ use document::AT;
 pub use schema30::ReadOnly;
 
 /// The `openapi` section as users write it.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawOpenApi {
     /// The OpenAPI 3.0.x or 3.1.x document: an object (YAML in Envoy's config), or its JSON
@@ -56,7 +57,8 @@ pub struct RawOpenApi {
     pub check_formats: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReadOnlyChoice {
     Ignore,

@@ -11,10 +11,12 @@ use crate::reply::LocalResponse;
 use crate::response::ResponseHeaders;
 use crate::syntax::ConfigError;
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawErrors {
     /// Statuses to replace (default: every 5xx).
+    #[cfg_attr(feature = "schema", schemars(inner(range(min = 500, max = 599))))]
     pub statuses: Option<Vec<u16>>,
     /// Upstream content types passed through untouched (e.g. an API's own problem+json).
     pub keep_content_types: Option<Vec<String>>,

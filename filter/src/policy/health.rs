@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::reply::LocalResponse;
 use crate::syntax::{ConfigError, OrderedMap, check_header_name, parse_duration};
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     /// Default `/healthz`.
@@ -25,7 +26,8 @@ pub struct RawHealth {
     pub checks: Option<OrderedMap<RawCheck>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
     /// The Envoy cluster to call.
@@ -33,7 +35,7 @@ pub struct RawCheck {
     /// Default `/health`.
     pub path: Option<String>,
     /// Default 200.
-    #[schemars(range(min = 100, max = 599))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 100, max = 599)))]
     pub expected_status: Option<u16>,
     /// `:authority` of the call (default: the cluster's name).
     pub authority: Option<String>,

@@ -8,11 +8,12 @@ use crate::reply::LocalResponse;
 use crate::request::RequestHead;
 use crate::syntax::{ConfigError, impl_over};
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpsRedirect {
     /// 308 (default, keeps the method and body) or 301.
-    #[schemars(extend("enum" = [301, 308, null]))]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = [301, 308, null])))]
     pub status: Option<u16>,
     /// How the scheme is known: `x_forwarded_proto` (default; Envoy sets it at the edge) or
     /// `scheme` (the connection's, `:scheme`).
@@ -24,7 +25,7 @@ pub struct RawHttpsRedirect {
     /// `Host` would choose where the redirect points.
     pub hosts: Option<Vec<String>>,
     /// The HTTPS port, when not 443.
-    #[schemars(range(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub https_port: Option<u16>,
 }
 
@@ -36,9 +37,10 @@ impl_over!(RawHttpsRedirect {
     https_port,
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
-#[schemars(rename = "SchemeSource")]
+#[cfg_attr(feature = "schema", schemars(rename = "SchemeSource"))]
 pub enum Source {
     #[default]
     XForwardedProto,

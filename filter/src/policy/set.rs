@@ -153,7 +153,8 @@ for_each_policy!(policy_set {});
 
 with_policy_sections! {
     /// The `defaults` section: applies to every request, and is what routes override.
-    #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, Clone, Default, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     #[serde(deny_unknown_fields)]
     pub struct RawPolicies {}
 }

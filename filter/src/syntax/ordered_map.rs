@@ -71,6 +71,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+#[cfg(feature = "schema")]
 impl<V: schemars::JsonSchema> schemars::JsonSchema for OrderedMap<V> {
     fn inline_schema() -> bool {
         true
@@ -88,6 +89,7 @@ impl<V: schemars::JsonSchema> schemars::JsonSchema for OrderedMap<V> {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for OneOrMany {
     fn inline_schema() -> bool {
         true

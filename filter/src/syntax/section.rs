@@ -55,6 +55,7 @@ impl<T> Section<T> {
 }
 
 /// `false`, `true`, or the options' own schema.
+#[cfg(feature = "schema")]
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Section<T> {
     fn inline_schema() -> bool {
         true

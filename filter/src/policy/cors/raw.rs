@@ -7,7 +7,8 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::syntax::impl_over;
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawCors {
     /// Serialised origins (`https://app.example.com`), `*`, subdomain patterns
@@ -21,7 +22,7 @@ pub struct RawCors {
     /// Seconds browsers may cache a preflight answer.
     pub max_age: Option<u32>,
     pub allow_private_network: Option<bool>,
-    #[schemars(range(min = 200, max = 299))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 200, max = 299)))]
     pub preflight_status: Option<u16>,
     pub disallowed: Option<Disallowed>,
 }
@@ -40,7 +41,8 @@ impl_over!(RawCors {
 
 /// What happens to a request from an origin (or asking for a method or header) the policy
 /// does not allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Disallowed {
     /// 403 problem+json; the request never reaches the upstream.
@@ -68,7 +70,8 @@ impl RawOrigin {
 
 impl<'de> Deserialize<'de> for RawOrigin {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize, schemars::JsonSchema)]
+        #[derive(Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(deny_unknown_fields)]
         struct RegexForm {
             regex: String,
@@ -138,6 +141,7 @@ impl<'de> Deserialize<'de> for RawAllowHeaders {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for RawOrigin {
     fn inline_schema() -> bool {
         true
@@ -162,6 +166,7 @@ impl schemars::JsonSchema for RawOrigin {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for RawAllowHeaders {
     fn inline_schema() -> bool {
         true

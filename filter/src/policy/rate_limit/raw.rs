@@ -6,28 +6,36 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawLimit {
     /// Names the limit in headers, logs and metrics.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^[A-Za-z0-9_.-]{1,64}$"))
+    )]
     pub name: Option<String>,
     /// Requests allowed per `window`.
-    #[schemars(range(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub limit: Option<u32>,
     /// `500ms`, `10s`, `15m`, `1h`, `1d`.
-    #[schemars(regex(pattern = r"^\s*[0-9]+(ms|s|m|h|d)\s*$"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^\s*[0-9]+(ms|s|m|h|d)\s*$"))
+    )]
     pub window: Option<String>,
     /// Requests allowed at once (default: `limit`).
-    #[schemars(range(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub burst: Option<u32>,
     /// `client_ip`, `header:<name>`, `path`, `route`, or a list of them.
     pub key: Option<RawKey>,
     /// For `header:` keys: `shared` (requests without the header share one bucket) or
     /// `reject` (400).
     pub missing_key: Option<MissingKey>,
-    #[schemars(range(min = 1, max = 32))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 32)))]
     pub ipv4_prefix: Option<u8>,
-    #[schemars(range(min = 1, max = 128))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 128)))]
     pub ipv6_prefix: Option<u8>,
     pub mode: Option<Mode>,
     /// The 429's detail.
@@ -35,13 +43,14 @@ pub struct RawLimit {
     /// When shared data fails: `allow` or `deny`.
     pub on_error: Option<OnError>,
     /// Size of the state table (keys tracked at once).
-    #[schemars(range(min = 8, max = 16_777_216))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 8, max = 16_777_216)))]
     pub slots: Option<u32>,
     /// Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`.
     pub legacy_headers: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     #[default]
@@ -50,7 +59,8 @@ pub enum Mode {
     DryRun,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// Let requests through when the state cannot be read or written (availability first).
@@ -60,7 +70,8 @@ pub enum OnError {
     Deny,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MissingKey {
     #[default]
@@ -133,6 +144,7 @@ impl<'de> Deserialize<'de> for RawLimits {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for RawKey {
     fn inline_schema() -> bool {
         true
@@ -153,6 +165,7 @@ impl schemars::JsonSchema for RawKey {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for RawLimits {
     fn inline_schema() -> bool {
         true

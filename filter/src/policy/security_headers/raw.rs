@@ -8,7 +8,8 @@ use serde::de::{self, Deserializer, Visitor};
 use super::presets::Preset;
 use crate::syntax::{OneOrMany, OrderedMap, Section, impl_over};
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawSecurityHeaders {
     pub preset: Option<Preset>,
@@ -57,7 +58,8 @@ impl_over!(RawSecurityHeaders {
     existing,
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Existing {
     /// Replace the upstream's value (never two of the same header).
@@ -67,7 +69,8 @@ pub enum Existing {
     KeepUpstream,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawCsp {
     /// Directive name (`script-src`, or helmet's `scriptSrc`) to sources; `null` removes a
@@ -83,20 +86,23 @@ pub struct RawCsp {
 }
 
 /// `{policy: "..."}` for the Cross-Origin-*-Policy headers.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     pub policy: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawReferrerPolicy {
     /// One token or a list (joined with `,`).
     pub policy: Option<OneOrMany>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawHsts {
     pub max_age: Option<u64>,
@@ -104,25 +110,29 @@ pub struct RawHsts {
     pub preload: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawDnsPrefetchControl {
     pub allow: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawFrameOptions {
     pub action: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawPermittedPolicies {
     pub permitted_policies: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawPermissionsPolicy {
     /// Feature name to allowlist: `[]` (nobody), `["self"]`, `["*"]`, origins.
@@ -165,6 +175,7 @@ impl<'de> Deserialize<'de> for CacheControl {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for CacheControl {
     fn inline_schema() -> bool {
         true

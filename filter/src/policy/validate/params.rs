@@ -25,7 +25,8 @@ pub enum Kind {
 }
 
 /// How a query parameter is written (OpenAPI's `style` and `explode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum QueryStyle {
     /// `tag=a&tag=b` (form, exploded): the default.

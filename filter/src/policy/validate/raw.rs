@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::params::QueryStyle;
 use crate::syntax::{OrderedMap, impl_over};
 
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawValidate {
     /// A JSON Schema for the request body (draft 2020-12 unless `$schema` says otherwise),
@@ -49,7 +50,8 @@ impl_over!(RawValidate {
     unknown_routes,
 });
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownRoutes {
     #[default]
