@@ -10,6 +10,7 @@ mod gcra;
 mod headers;
 mod key;
 pub mod raw;
+pub mod rls;
 mod shared_data;
 mod store;
 mod table;
