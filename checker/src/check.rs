@@ -91,6 +91,11 @@ impl Checker {
         // An empty document (a trailing `---`, only comments) holds nothing.
         for document in documents.iter().filter(|d| !d.value.is_null()) {
             let instances = match instances::find(&document.value) {
+                // A JSON file is what a StringValue would hold: its text, numbers as written.
+                Found::FilterConfig if is_json(text) => vec![Instance {
+                    path: String::new(),
+                    config: Config::Text(text.to_string()),
+                }],
                 Found::FilterConfig => vec![Instance {
                     path: String::new(),
                     config: Config::Object(document.value.clone()),
@@ -336,11 +341,15 @@ fn prepare<'l>(
                 value,
                 bytes: text.into_bytes(),
                 encoding: Encoding::Json,
-                locate: Locator::Text(text_lines, text_start(file, line)),
+                locate: Locator::Text(text_lines, text_at(file, &instance.path, line)),
             })
         }
         Config::Unusable(reason) => Err(reason),
     }
+}
+
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// Where a configuration's fields are in the file.
@@ -366,6 +375,15 @@ fn without_position(message: String) -> String {
     match message.rsplit_once(" at line ") {
         Some((before, position)) if position.contains(" column ") => before.to_string(),
         _ => message,
+    }
+}
+
+/// Where JSON text is: the whole file, or a string value of it.
+fn text_at(file: &str, path: &str, line: Option<usize>) -> TextAt {
+    if path.is_empty() {
+        TextAt::Block(1)
+    } else {
+        text_start(file, line)
     }
 }
 

@@ -141,3 +141,17 @@ spec:
         "{stdout}"
     );
 }
+
+#[test]
+fn a_json_file_is_read_as_json_text_with_its_lines() {
+    // As a StringValue holds it: numbers as written (a decimal bound is a number).
+    let text = "{\"routes\": [{\"match\": {\"path\": \"/x\"},\n  \"validate\": {\"body\": {\"type\": \"number\", \"minimum\": 0.5}}}],\n \"logging\": {\"level\": \"loud\"}}\n";
+    let (code, stdout, file) = check("config.json", text);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!(
+            "{file}:3: error: the configuration: invalid configuration at `logging.level`: unknown variant `loud`"
+        )),
+        "{stdout}"
+    );
+}

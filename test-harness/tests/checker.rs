@@ -35,6 +35,13 @@ const BREAKAGES: &[(&str, &str, &str, &str)] = &[
         "  body:",
     ),
     (
+        // So it does with the numbers of a JSON Schema written in YAML.
+        "path_params: { id: { type: integer, minimum: 1 } }",
+        "path_params: { id: { type: integer, minimum: 0.5 } }",
+        "invalid configuration at `routes[2].validate.path_params`: the schema does not compile: \"0.5\" is not of type \"number\"",
+        "minimum: 0.5",
+    ),
+    (
         // Envoy 1.40's YAML loader hands a plain `600.0` over as a string.
         "max_age: 600",
         "max_age: 600.0",
