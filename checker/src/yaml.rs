@@ -42,13 +42,7 @@ fn parent(path: &str) -> Option<&str> {
 }
 
 /// A child's path, as the filter's `ConfigError` joins them.
-pub fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
+pub use hardening::syntax::error::join_path as join;
 
 /// Every document of `text`; an error names its line and column.
 pub fn parse(text: &str) -> Result<Vec<Document>, String> {

@@ -25,7 +25,9 @@ impl ConfigError {
     }
 }
 
-pub(crate) fn join_path(parent: &str, child: &str) -> String {
+/// A field's path inside its parent's (`routes[2]` + `match.path`, `routes` + `[2]`); the
+/// offline checker (checker/) names fields with it too.
+pub fn join_path(parent: &str, child: &str) -> String {
     match (parent.is_empty(), child.is_empty()) {
         (true, _) => child.to_string(),
         (_, true) => parent.to_string(),
