@@ -21,6 +21,17 @@ COPY --from=backend-build /src/target/release/sample-backend /usr/local/bin/samp
 EXPOSE 3000
 ENTRYPOINT ["/usr/local/bin/sample-backend"]
 
+# --- the rate limit service of the global limits (hardening-ratelimit) ---
+FROM rust:1.95-bookworm AS ratelimit-build
+WORKDIR /src
+COPY . .
+RUN cargo build --locked --release --package hardening-ratelimit
+
+FROM debian:bookworm-slim AS ratelimit
+COPY --from=ratelimit-build /src/target/release/hardening-ratelimit /usr/local/bin/hardening-ratelimit
+EXPOSE 8081
+ENTRYPOINT ["/usr/local/bin/hardening-ratelimit"]
+
 # --- Envoy with the module; its config is mounted by docker-compose.yml ---
 FROM envoyproxy/envoy:v1.40-latest AS envoy
 WORKDIR /srv/hardening

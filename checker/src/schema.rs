@@ -22,6 +22,7 @@ pub const DOCUMENTED: &[(&str, &str, usize)] = &[
     ("RawSecurityHeaders", "Security headers", 0),
     ("RawCors", "CORS", 0),
     ("RawLimit", "Rate limits", 0),
+    ("RawService", "Global limits (every replica)", 0),
     ("RawClientAddress", "The client's address", 0),
     ("RawValidate", "Request validation", 0),
     ("RawOpenApi", "Validation from an OpenAPI document", 0),

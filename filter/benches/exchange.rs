@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hardening::engine::Engine;
-use hardening::environment::{Environment, HeaderMap, Host, HttpCall};
+use hardening::environment::{Environment, GrpcCall, HeaderMap, Host, HttpCall};
 use hardening::exchange::{Exchange, Flow, Plugin};
 use hardening::header_writes::writes;
 use hardening::logging::Level;
@@ -90,6 +90,13 @@ impl Host for BenchHost<'_> {
     fn http_call_response_headers(&self) -> Lent {
         Lent(Rc::new(Vec::new()))
     }
+    fn http_call_response_body(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn dispatch_grpc_call(&self, _call: &GrpcCall<'_>) -> Option<u32> {
+        None
+    }
+    fn resume_request(&self) {}
 }
 
 fn pairs(list: &[(&str, &str)]) -> Rc<Pairs> {

@@ -176,6 +176,9 @@ pub enum Event {
     ReplacedUpstreamError,
     /// The health endpoint answered 503.
     Unhealthy,
+    /// The rate limit service failed, timed out or could not be asked; `code` says which,
+    /// `status` is the 503 when `failure_mode` is `deny`.
+    RateLimitServiceFailed,
     /// `client_ip` keys can be forged: Envoy takes the client address from headers the
     /// client sent (said once per VM).
     ClientAddressFromRequestHeaders,
@@ -190,6 +193,7 @@ impl Event {
             Self::Redirected => "redirected",
             Self::ReplacedUpstreamError => "replaced_upstream_error",
             Self::Unhealthy => "unhealthy",
+            Self::RateLimitServiceFailed => "rate_limit_service_failed",
             Self::ClientAddressFromRequestHeaders => "client_address_from_request_headers",
         }
     }
@@ -222,6 +226,10 @@ pub struct Line<'a> {
     pub path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<&'a str>,
+    /// What went wrong, in the words of whatever failed (a rate limit service's status
+    /// message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,8 +3,9 @@
 //!
 //! - `hardening.requests.<route>.<decision>`: forwarded, rejected, redirected, preflight,
 //!   health, upstream_error_replaced;
-//! - `hardening.rate_limit.<limit>.<event>`: allowed, limited, dry_run_limited,
-//!   store_conflicts, store_errors;
+//! - `hardening.rate_limit.<limit>.<event>`: allowed, limited, dry_run_limited, and
+//!   store_conflicts, store_errors for a local limit, service_requests, service_errors,
+//!   service_timeouts for a global one;
 //! - `hardening.validate.<route>.passed` and `hardening.validate.<route>.rejected.<code>`.
 //!
 //! `<route>` is the route's name lowercased with other characters as `_`, or `unmatched`.
@@ -41,7 +42,8 @@ const DECISIONS: &[(Decision, &str)] = &[
     (Decision::UpstreamErrorReplaced, "upstream_error_replaced"),
 ];
 
-const RATE_LIMIT_EVENTS: &[&str] = &[
+/// A local limit's counters, in the order of [`local_offset`].
+const LOCAL_LIMIT_EVENTS: &[&str] = &[
     "allowed",
     "limited",
     "dry_run_limited",
@@ -49,13 +51,47 @@ const RATE_LIMIT_EVENTS: &[&str] = &[
     "store_errors",
 ];
 
+/// A global limit's counters, in the order of [`global_offset`].
+const GLOBAL_LIMIT_EVENTS: &[&str] = &[
+    "allowed",
+    "limited",
+    "dry_run_limited",
+    "service_requests",
+    "service_errors",
+    "service_timeouts",
+];
+
+/// A local limit's counter for the event, and by how much it moves.
+fn local_offset(event: Event) -> Option<(usize, u64)> {
+    match event {
+        Event::Allowed => Some((0, 1)),
+        Event::Limited => Some((1, 1)),
+        Event::DryRunLimited => Some((2, 1)),
+        Event::StoreConflicts(n) => Some((3, u64::from(n))),
+        Event::StoreError => Some((4, 1)),
+        Event::ServiceRequest | Event::ServiceError | Event::ServiceTimeout => None,
+    }
+}
+
+fn global_offset(event: Event) -> Option<(usize, u64)> {
+    match event {
+        Event::Allowed => Some((0, 1)),
+        Event::Limited => Some((1, 1)),
+        Event::DryRunLimited => Some((2, 1)),
+        Event::ServiceRequest => Some((3, 1)),
+        Event::ServiceError => Some((4, 1)),
+        Event::ServiceTimeout => Some((5, 1)),
+        Event::StoreConflicts(_) | Event::StoreError => None,
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     names: Vec<String>,
     /// Route index (`None`: unmatched) and where its decision counters start.
     decisions: Vec<(Option<usize>, usize)>,
-    /// Limit name and where its counters start.
-    limits: Vec<(String, usize)>,
+    /// Limit name, where its counters start, and whether it is global.
+    limits: Vec<(String, usize, bool)>,
     /// Validated route and where its counters start.
     validations: Vec<(Option<usize>, usize)>,
     /// What each counter gained since the last [`Metrics::drain`], by index: atomic so that
@@ -116,10 +152,16 @@ impl Metrics {
             }
         }
         for limit in &config.limits {
+            let global = limit.is_global();
             metrics
                 .limits
-                .push((limit.name.clone(), metrics.names.len()));
-            for event in RATE_LIMIT_EVENTS {
+                .push((limit.name.clone(), metrics.names.len(), global));
+            let events = if global {
+                GLOBAL_LIMIT_EVENTS
+            } else {
+                LOCAL_LIMIT_EVENTS
+            };
+            for event in events {
                 metrics
                     .names
                     .push(format!("hardening.rate_limit.{}.{event}", limit.name));
@@ -199,13 +241,11 @@ impl Metrics {
     }
 
     pub fn rate_limit(&self, limit: &str, event: Event) -> Option<(usize, u64)> {
-        let (_, base) = self.limits.iter().find(|(name, _)| name == limit)?;
-        let (offset, by) = match event {
-            Event::Allowed => (0, 1),
-            Event::Limited => (1, 1),
-            Event::DryRunLimited => (2, 1),
-            Event::StoreConflicts(n) => (3, u64::from(n)),
-            Event::StoreError => (4, 1),
+        let (_, base, global) = self.limits.iter().find(|(name, _, _)| name == limit)?;
+        let (offset, by) = if *global {
+            global_offset(event)?
+        } else {
+            local_offset(event)?
         };
         Some((base + offset, by))
     }

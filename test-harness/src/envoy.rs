@@ -62,6 +62,8 @@ pub struct Bootstrap {
     pub module: &'static xtask::wasm::Module,
     /// Extra clusters (name, address) for HTTP calls.
     pub extra_clusters: Vec<(String, SocketAddr)>,
+    /// Extra clusters speaking HTTP/2 (gRPC: the rate limit service).
+    pub grpc_clusters: Vec<(String, SocketAddr)>,
     /// `vm_config.environment_variables.key_values` (Wasm), or Envoy's process environment
     /// (native: the module reads the process's).
     pub env: Vec<(String, String)>,
@@ -104,6 +106,7 @@ impl Bootstrap {
             build,
             module: &xtask::wasm::FILTER,
             extra_clusters: Vec::new(),
+            grpc_clusters: Vec::new(),
             env: Vec::new(),
             with_filter: true,
             http1_trailers: false,
@@ -179,6 +182,12 @@ impl Bootstrap {
 
     pub fn cluster(mut self, name: &str, address: SocketAddr) -> Self {
         self.extra_clusters.push((name.to_string(), address));
+        self
+    }
+
+    /// A cluster for gRPC calls (HTTP/2 to its one endpoint), such as a rate limit service.
+    pub fn grpc_cluster(mut self, name: &str, address: SocketAddr) -> Self {
+        self.grpc_clusters.push((name.to_string(), address));
         self
     }
 
@@ -322,11 +331,23 @@ impl Bootstrap {
         })
     }
 
-    /// `backend` (the upstream), then the extra clusters for HTTP calls.
+    /// `backend` (the upstream), then the extra clusters for HTTP calls, then the HTTP/2
+    /// ones.
     fn clusters(&self) -> Vec<Value> {
+        let grpc = self.grpc_clusters.iter().map(|(name, address)| {
+            let mut cluster = static_cluster(name, *address);
+            cluster["typed_extension_protocol_options"] = json!({
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}},
+                }
+            });
+            cluster
+        });
         std::iter::once(("backend".to_string(), self.upstream))
             .chain(self.extra_clusters.iter().cloned())
             .map(|(name, address)| static_cluster(&name, address))
+            .chain(grpc)
             .collect()
     }
 }

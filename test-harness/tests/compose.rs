@@ -123,3 +123,61 @@ fn the_envoy_config_passes_envoy_validate() {
         "{output}"
     );
 }
+
+#[test]
+fn the_rate_limit_service_listens_where_the_config_asks_with_the_demo_limits() {
+    use xtask::demo_stack::{RATELIMIT_ADDR, RATELIMIT_LIMITS, REDIS_ADDR};
+    let compose = compose();
+    let service = &compose["services"]["ratelimit"];
+    assert_eq!(service["build"]["target"], "ratelimit");
+    assert_eq!(service["network_mode"], "service:envoy");
+    let limits = format!("/srv/hardening/{RATELIMIT_LIMITS}");
+    let redis_url = format!("redis://{REDIS_ADDR}");
+    assert_eq!(
+        strings(&service["command"]),
+        [
+            "--listen",
+            RATELIMIT_ADDR,
+            "--redis",
+            redis_url.as_str(),
+            "--limits",
+            limits.as_str()
+        ]
+    );
+    let mount = format!("./{RATELIMIT_LIMITS}:{limits}:ro");
+    assert_eq!(strings(&service["volumes"]), [mount.as_str()]);
+    let redis = &compose["services"]["redis"];
+    assert_eq!(redis["network_mode"], "service:envoy");
+    let port = REDIS_ADDR.rsplit(':').next().expect("port");
+    assert!(
+        strings(&redis["command"])
+            .windows(2)
+            .any(|w| w == ["--port", port])
+    );
+    let dockerfile = std::fs::read_to_string(paths::root().join("Dockerfile")).expect("Dockerfile");
+    for line in [
+        "RUN cargo build --locked --release --package hardening-ratelimit",
+        "ENTRYPOINT [\"/usr/local/bin/hardening-ratelimit\"]",
+    ] {
+        assert!(dockerfile.contains(line), "Dockerfile lacks `{line}`");
+    }
+
+    let envoy = envoy_yaml();
+    let cluster = envoy["static_resources"]["clusters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "ratelimit"))
+        .expect("ratelimit cluster");
+    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
+    assert_eq!(
+        format!(
+            "{}:{}",
+            address["address"].as_str().unwrap_or(""),
+            address["port_value"]
+        ),
+        RATELIMIT_ADDR
+    );
+    // The demo's limits file is one the service accepts, and names the filter's limit.
+    let text = std::fs::read_to_string(paths::root().join(RATELIMIT_LIMITS)).expect("limits");
+    assert!(text.contains("namespace: hardening") && text.contains("name: fleet"));
+}

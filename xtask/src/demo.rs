@@ -7,13 +7,18 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use xtask::demo_stack::{ADMIN_ADDR, BACKEND_ADDR, ENVOY_CONFIG, PUBLIC_PORT};
+use xtask::demo_stack::{
+    ADMIN_ADDR, BACKEND_ADDR, ENVOY_CONFIG, PUBLIC_PORT, RATELIMIT_ADDR, RATELIMIT_LIMITS,
+};
 use xtask::process;
+use xtask::ratelimit::{Redis, Service};
 use xtask::{envoy, paths, wasm};
 
 pub fn run() -> xtask::Result<()> {
     let started = Instant::now();
     let (envoy_bin, backend_bin) = prepare()?;
+    // The global limit's rate limit service and its Redis, stopped when dropped.
+    let (_redis, _ratelimit) = start_ratelimit()?;
     let mut backend = spawn(Command::new(backend_bin).args(["--listen", BACKEND_ADDR]))?;
     let mut envoy = match spawn(Command::new(envoy_bin).current_dir(paths::root()).args([
         "-c",
@@ -87,6 +92,18 @@ fn join<T>(handle: thread::ScopedJoinHandle<'_, xtask::Result<T>>) -> xtask::Res
         .unwrap_or_else(|_| Err("a build thread panicked".to_string()))
 }
 
+/// Redis (on a free port) and the rate limit service where envoy/envoy.yaml's `ratelimit`
+/// cluster sends, with the demo's limits.
+fn start_ratelimit() -> xtask::Result<(Redis, Service)> {
+    let redis = Redis::start()?;
+    let address: SocketAddr = RATELIMIT_ADDR
+        .parse()
+        .map_err(|e| format!("{RATELIMIT_ADDR}: {e}"))?;
+    let limits = paths::root().join(RATELIMIT_LIMITS);
+    let service = Service::start_on(address, &redis.url(), &limits)?;
+    Ok((redis, service))
+}
+
 /// The sample backend (a crate of its own: hyper and tokio, nothing of the test harness).
 fn build_backend() -> xtask::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -138,9 +155,10 @@ fn print_tour(took: Duration) {
     println!(
         "\n\
 Demo running (ready {took:.0?} after `cargo xtask demo` started): Envoy with the hardening filter on {listener}, sample backend on {BACKEND_ADDR},
-Envoy admin on http://{ADMIN_ADDR}. Try:
+rate limit service (hardening-ratelimit, over Redis) on {RATELIMIT_ADDR}, Envoy admin on http://{ADMIN_ADDR}. Try:
 
   curl -i {listener}/users                      # through the filter to the backend
+  for i in $(seq 21); do curl -s -o /dev/null -w '%{{http_code}} ' {listener}/users; done   # 20 a minute for the fleet, then 429
   curl -i -X OPTIONS {listener}/users -H 'origin: https://app.example.com' -H 'access-control-request-method: POST'
   curl -i {listener}/users -H 'origin: https://evil.example'   # 403 problem+json
   curl -i {listener}/users -H 'content-type: application/json' -d '{{\"email\":\"nope\",\"password\":\"short\"}}'   # 400
@@ -149,7 +167,7 @@ Envoy admin on http://{ADMIN_ADDR}. Try:
   curl -i {listener}/healthz                    # the filter's health endpoint, checking the backend
   curl -s http://{ADMIN_ADDR}/stats/prometheus | grep hardening
 
-Ctrl-C stops Envoy and the backend.
+Ctrl-C stops Envoy, the backend, the rate limit service and Redis.
 "
     );
 }

@@ -15,6 +15,7 @@ pub mod oci;
 pub mod openapi_samples;
 pub mod paths;
 pub mod process;
+pub mod ratelimit;
 pub mod test_run;
 pub mod wasm;
 

@@ -89,6 +89,7 @@ fn native_tests() -> Command {
 pub const E2E_TARGETS: &[&str] = &[
     "e2e_foundation",
     "cors",
+    "global_limits_envoy",
     "openapi",
     "operations",
     "rate_limit",

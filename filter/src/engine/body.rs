@@ -55,7 +55,7 @@ impl Engine {
         // Ended within the limit with nothing more to check: the request goes through.
         state.body = BodyPlan::None;
         self.count_validation(state.route, None);
-        self.count(state.route, Decision::Forwarded);
+        self.count_forwarded(state);
         BodyStep::Continue
     }
 
@@ -93,12 +93,20 @@ impl Engine {
         match validation.on_body(body, required, state.request.request_id()) {
             Ok(()) => {
                 self.count_validation(state.route, None);
-                self.count(state.route, Decision::Forwarded);
+                self.count_forwarded(state);
                 RequestDecision::Continue
             }
             Err(refusal) => {
                 RequestDecision::Respond(self.refuse_body(state, refusal, Some(body), env))
             }
+        }
+    }
+
+    /// The body passed: the request goes on, counted as forwarded unless it still waits for
+    /// the rate limit service's answer (which counts it then, either way).
+    fn count_forwarded(&self, state: &ExchangeState) {
+        if state.query.is_none() {
+            self.count(state.route, Decision::Forwarded);
         }
     }
 

@@ -31,6 +31,7 @@ impl Engine {
                 request_id: None,
                 headers: None,
                 body: None,
+                detail: None,
             };
             self.log(env, Level::Warn, &line);
         }

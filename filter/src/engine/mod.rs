@@ -14,6 +14,7 @@
 
 mod body;
 mod client_address;
+mod global;
 mod health;
 mod report;
 mod request;
@@ -102,7 +103,14 @@ impl Engine {
         if self.config.limits.is_empty() {
             return Ok(());
         }
-        let limits: Vec<&Limit> = self.config.limits.iter().map(|l| l.as_ref()).collect();
+        // Global limits are counted by their service: no table here.
+        let limits: Vec<&Limit> = self
+            .config
+            .limits
+            .iter()
+            .filter(|l| !l.is_global())
+            .map(|l| l.as_ref())
+            .collect();
         let hasher = store
             .prepare(&limits, fresh_secret)
             .map_err(|e| format!("rate limiting: {e}"))?;

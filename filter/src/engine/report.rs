@@ -24,7 +24,7 @@ pub(super) struct Said<'a> {
 }
 
 impl Engine {
-    fn route_name(&self, route: Option<usize>) -> &str {
+    pub(super) fn route_name(&self, route: Option<usize>) -> &str {
         route
             .and_then(|i| self.config.routes.get(i))
             .map_or("", |r| r.name.as_str())
@@ -83,6 +83,7 @@ impl Engine {
             request_id: head.request_id(),
             headers: self.config.logging.headers(head.headers.iter()),
             body: None,
+            detail: None,
         };
         env.log(said.level, &line.to_line());
     }
@@ -110,6 +111,7 @@ impl Engine {
             request_id: state.request.request_id(),
             headers: state.log_headers.clone(),
             body,
+            detail: None,
         };
         env.log(said.level, &line.to_line());
     }

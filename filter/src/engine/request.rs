@@ -69,7 +69,12 @@ impl Engine {
     fn state_for(&self, route: Option<&Route>, head: &RequestHead<'_, '_>) -> ExchangeState {
         let policies = route.map_or(&self.config.defaults, |r| &r.policies);
         let mut state = ExchangeState::new(Arc::clone(policies), route.map(|r| r.index));
-        if state.policies.errors.is_some() || state.policies.validate.is_some() {
+        let global = state
+            .policies
+            .rate_limit
+            .as_ref()
+            .is_some_and(|r| r.has_global());
+        if state.policies.errors.is_some() || state.policies.validate.is_some() || global {
             let path = path_only(head.path);
             state.request = Kept::new(head.request_id(), head.method, path);
             state.log_headers = self.config.logging.headers(head.headers.iter());
@@ -93,8 +98,17 @@ impl Engine {
         self.validate(state, head, route, end_of_stream, env)
     }
 
-    /// Every policy let the request through: it goes on, or waits for its body.
-    fn let_through(&self, state: &ExchangeState) -> RequestDecision {
+    /// Every policy let the request through: it goes on, waits for its body, or first for
+    /// the rate limit service's answer.
+    pub(super) fn let_through(&self, state: &ExchangeState) -> RequestDecision {
+        if let Some(query) = &state.query {
+            for limit in &query.limits {
+                self.count_rate_limit(&limit.name, rate_limit::Event::ServiceRequest);
+            }
+            return RequestDecision::AskService {
+                hold: state.body.holds_request(),
+            };
+        }
         if state.body.holds_request() {
             return RequestDecision::Hold;
         }
@@ -205,6 +219,7 @@ impl Engine {
             }
         }
         state.rate_limit = outcome.headers;
+        state.query = outcome.query;
         match outcome.refusal {
             Some(refusal) => Break(self.refuse(state, head, PolicyName::RateLimit, refusal, env)),
             None => Continue(()),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::policy::PolicySet;
 use crate::policy::cors;
-use crate::policy::rate_limit::RateHeaders;
+use crate::policy::rate_limit::{RateHeaders, ServiceQuery};
 use crate::policy::validate::BodyPlan;
 use crate::reply::LocalResponse;
 
@@ -14,6 +14,8 @@ pub struct ExchangeState {
     pub policies: Arc<PolicySet>,
     pub cors: Option<cors::Verdict>,
     pub rate_limit: Option<RateHeaders>,
+    /// The question for the rate limit service, until its answer (global limits).
+    pub query: Option<ServiceQuery>,
     /// The matched route's index, for counters and logs.
     pub(super) route: Option<usize>,
     /// What validation does with the body, and how much of it has arrived.
@@ -78,6 +80,7 @@ impl ExchangeState {
             policies,
             cors: None,
             rate_limit: None,
+            query: None,
             route,
             body: BodyPlan::None,
             received: 0,
@@ -102,6 +105,10 @@ pub enum RequestDecision {
     Respond(LocalResponse),
     /// The health endpoint: answer from the cache, or run the checks and call `health_report`.
     CheckHealth,
+    /// Ask the rate limit service `ExchangeState::query` and wait for its answer
+    /// (`on_service_answer`). `hold`: the body is to be checked meanwhile (as for `Hold`);
+    /// otherwise the whole request waits, body included.
+    AskService { hold: bool },
 }
 
 /// What the exchange does with a chunk of request body.

@@ -3,8 +3,9 @@
 //! decision needs it (a header map is read only when a policy reads it, written back only when
 //! an edit changed it), so a shell's cost per request is the core's, not the shell's.
 //!
-//! No timers: the only thing the core waits for is an HTTP call, and the host times those out
-//! itself ([`HttpCall::timeout`]; Envoy then answers the call with its own 504).
+//! No timers: the only things the core waits for are calls, and the host times those out
+//! itself ([`HttpCall::timeout`], [`GrpcCall::timeout`]; Envoy then answers an HTTP call with
+//! its own 504 and closes a gRPC call with DEADLINE_EXCEEDED).
 
 use std::time::Duration;
 
@@ -39,6 +40,18 @@ pub struct HttpCall<'a> {
     pub timeout: Duration,
 }
 
+/// A unary gRPC call to a cluster (the rate limit service's `ShouldRateLimit`).
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcCall<'a> {
+    pub cluster: &'a str,
+    /// `package.Service`.
+    pub service: &'a str,
+    pub method: &'a str,
+    /// The request message, serialised (not framed).
+    pub message: &'a [u8],
+    pub timeout: Duration,
+}
+
 /// One exchange's host. Failures the core cannot act on (a refused header write or reply)
 /// are the shell's to log.
 pub trait Host: Environment {
@@ -63,4 +76,13 @@ pub trait Host: Environment {
     fn dispatch_http_call(&self, call: &HttpCall<'_>) -> Option<u32>;
     /// The headers of the HTTP call answer being delivered.
     fn http_call_response_headers(&self) -> Self::Map;
+    /// The body of the HTTP call answer being delivered (empty if none).
+    fn http_call_response_body(&self) -> Vec<u8>;
+    /// Starts a unary gRPC call whose answer comes back to this exchange with the token
+    /// returned: through `Exchange::on_grpc_call_response`, or, from a host that carries it
+    /// as an HTTP/2 call (Envoy's dynamic modules), as that call's answer
+    /// (`Exchange::on_http_call_response`). `None` if the host could not start it.
+    fn dispatch_grpc_call(&self, call: &GrpcCall<'_>) -> Option<u32>;
+    /// Lets a request this filter stopped go on (after an answer it waited for).
+    fn resume_request(&self);
 }

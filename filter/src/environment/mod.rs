@@ -6,7 +6,7 @@
 //!   the rate limiter's store (shared data in Wasm), counters, log lines;
 //! - [`Host`]: what driving one exchange needs besides: its header maps read and written
 //!   whole, its body, local replies (to it, or to exchanges that waited for its health run),
-//!   HTTP calls to clusters with their timeouts.
+//!   HTTP and gRPC calls to clusters with their timeouts, letting a stopped request go on.
 //!
 //! Every method is called only when a decision needs it: the number of host calls per request
 //! is the core's to keep low, whatever the shell.
@@ -14,7 +14,7 @@
 mod host;
 mod recording;
 
-pub use host::{EncodedMap, HeaderMap, Host, HttpCall};
+pub use host::{EncodedMap, GrpcCall, HeaderMap, Host, HttpCall};
 pub use recording::{Call, Recording, RecordingHost, Stream};
 // Shared data belongs to the rate limiter that keeps its tables there; the shells implement it.
 pub use crate::policy::rate_limit::{GetError, MemorySharedData, SetError, SharedData};

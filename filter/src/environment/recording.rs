@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{
-    EncodedMap, Environment, GetError, Host, HttpCall, MemorySharedData, SetError, SharedData,
+    EncodedMap, Environment, GetError, GrpcCall, Host, HttpCall, MemorySharedData, SetError,
+    SharedData,
 };
 use crate::logging::Level;
 use crate::policy::rate_limit::RateStore;
@@ -29,6 +30,8 @@ pub struct Stream {
     pub header_writes: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
     /// It ended (the client left, or it was answered and done): replies to it are skipped.
     pub ended: bool,
+    /// How many times the core let it go on after stopping it (`resume_request`).
+    pub resumed: u32,
 }
 
 /// An HTTP call the core started.
@@ -39,6 +42,8 @@ pub struct Call {
     pub token: u32,
     pub cluster: String,
     pub headers: Vec<(String, String)>,
+    /// A gRPC call's `package.Service/Method` and message; `None` for an HTTP call.
+    pub grpc: Option<(String, Vec<u8>)>,
     pub timeout: Duration,
     /// The clock when it was sent.
     pub sent_at: u64,
@@ -66,8 +71,9 @@ pub struct Recording {
     streams: RefCell<BTreeMap<u32, Stream>>,
     calls: RefCell<Vec<Call>>,
     unknown_clusters: RefCell<Vec<String>>,
-    /// The headers of the call answer being delivered.
+    /// The headers and body of the call answer being delivered.
     call_answer: RefCell<EncodedMap>,
+    call_answer_body: RefCell<Vec<u8>>,
     host_calls: RefCell<BTreeMap<&'static str, usize>>,
 }
 
@@ -166,6 +172,36 @@ impl Recording {
         self.logs.borrow().clone()
     }
 
+    fn is_unknown(&self, cluster: &str) -> bool {
+        self.unknown_clusters.borrow().iter().any(|c| c == cluster)
+    }
+
+    /// Records a call; its token.
+    fn add_call(&self, mut call: Call) -> u32 {
+        let mut calls = self.calls.borrow_mut();
+        call.token = u32::try_from(calls.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        let token = call.token;
+        calls.push(call);
+        token
+    }
+
+    /// Marks a call answered and sets the HTTP answer's headers and body, for hosts that
+    /// carry gRPC calls over HTTP (`http_call_response_headers`/`_body`); the call, if out.
+    pub fn answer_call_with(
+        &self,
+        token: u32,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Option<Call> {
+        let call = self.take_call(token)?;
+        let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        *self.call_answer.borrow_mut() = EncodedMap(crate::pairs::encode(&pairs));
+        *self.call_answer_body.borrow_mut() = body.to_vec();
+        Some(call)
+    }
+
     /// Every HTTP call started, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.calls.borrow().clone()
@@ -180,6 +216,7 @@ impl Recording {
             None => Vec::new(),
         };
         *self.call_answer.borrow_mut() = EncodedMap(headers);
+        self.call_answer_body.borrow_mut().clear();
         Some(call)
     }
 
@@ -356,32 +393,55 @@ impl Host for RecordingHost<'_> {
     fn dispatch_http_call(&self, call: &HttpCall<'_>) -> Option<u32> {
         self.recording.called("dispatch_http_call");
         let recording = self.recording;
-        if recording
-            .unknown_clusters
-            .borrow()
-            .iter()
-            .any(|c| c == call.cluster)
-        {
+        if recording.is_unknown(call.cluster) {
             return None;
         }
-        let mut calls = recording.calls.borrow_mut();
-        let token = u32::try_from(calls.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(1);
-        calls.push(Call {
+        Some(recording.add_call(Call {
             exchange: self.exchange,
-            token,
+            token: 0,
             cluster: call.cluster.to_string(),
             headers: call.headers.to_vec(),
+            grpc: None,
             timeout: call.timeout,
             sent_at: recording.now.get(),
             done: false,
-        });
-        Some(token)
+        }))
     }
 
     fn http_call_response_headers(&self) -> EncodedMap {
         self.recording.called("http_call_response_headers");
         self.recording.call_answer.borrow().clone()
+    }
+
+    fn http_call_response_body(&self) -> Vec<u8> {
+        self.recording.called("http_call_response_body");
+        self.recording.call_answer_body.borrow().clone()
+    }
+
+    fn dispatch_grpc_call(&self, call: &GrpcCall<'_>) -> Option<u32> {
+        self.recording.called("dispatch_grpc_call");
+        let recording = self.recording;
+        if recording.is_unknown(call.cluster) {
+            return None;
+        }
+        Some(recording.add_call(Call {
+            exchange: self.exchange,
+            token: 0,
+            cluster: call.cluster.to_string(),
+            headers: Vec::new(),
+            grpc: Some((
+                format!("{}/{}", call.service, call.method),
+                call.message.to_vec(),
+            )),
+            timeout: call.timeout,
+            sent_at: recording.now.get(),
+            done: false,
+        }))
+    }
+
+    fn resume_request(&self) {
+        self.recording.called("resume_request");
+        self.recording
+            .with_stream(self.exchange, |s| s.resumed += 1);
     }
 }

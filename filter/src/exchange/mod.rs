@@ -4,6 +4,7 @@
 //! decision needs it, write it back only when an edit changed it, read the body only to
 //! validate it, answer), and the health endpoint's runs are kept ([`health`]).
 
+mod global;
 mod health;
 
 use std::sync::Arc;
@@ -56,6 +57,9 @@ pub enum Flow {
     HoldHeaders,
     /// Stop: the filter answered, holds the body until its end, or waits for its health run.
     Pause,
+    /// Stop the whole request, body and trailers included, until the host is told to resume
+    /// it (the rate limit service's answer).
+    Wait,
 }
 
 /// One HTTP request and its response, as the core keeps it.
@@ -67,6 +71,8 @@ pub struct Exchange {
     state: Option<ExchangeState>,
     /// A health check run in progress.
     health: Option<HealthRun>,
+    /// The question to the rate limit service, until its answer.
+    service_call: Option<global::ServiceCall>,
 }
 
 impl Exchange {
@@ -75,6 +81,7 @@ impl Exchange {
             id,
             state: None,
             health: None,
+            service_call: None,
         }
     }
 
@@ -100,6 +107,7 @@ impl Exchange {
         self.state = Some(state);
         match decision {
             RequestDecision::CheckHealth => self.start_health(plugin, host),
+            RequestDecision::AskService { hold } => self.ask_service(plugin, host, hold),
             other => act(host, other),
         }
     }
@@ -118,7 +126,8 @@ impl Exchange {
         };
         let engine = &plugin.engine;
         let step = engine.on_request_body(state, body_size, end_of_stream, host);
-        body_flow(engine, state, step, host)
+        let flow = body_flow(engine, state, step, host);
+        self.unless_waiting(flow)
     }
 
     /// The request's trailers: its body ended without a last chunk.
@@ -128,7 +137,8 @@ impl Exchange {
         };
         let engine = &plugin.engine;
         let step = engine.on_request_trailers(state, host);
-        body_flow(engine, state, step, host)
+        let flow = body_flow(engine, state, step, host);
+        self.unless_waiting(flow)
     }
 
     /// The response's headers (the upstream's, Envoy's own reply, or the filter's): read
@@ -229,7 +239,10 @@ fn body_flow(engine: &Engine, state: &mut ExchangeState, step: BodyStep, host: &
 /// Carries out the engine's decision about the request.
 fn act(host: &impl Host, decision: RequestDecision) -> Flow {
     match decision {
-        RequestDecision::Continue | RequestDecision::CheckHealth => Flow::Continue,
+        // A question to the service is asked by `Exchange::ask_service`, never from here.
+        RequestDecision::Continue
+        | RequestDecision::CheckHealth
+        | RequestDecision::AskService { .. } => Flow::Continue,
         RequestDecision::Hold => Flow::HoldHeaders,
         RequestDecision::Respond(response) => {
             host.send_reply(&response);
@@ -247,6 +260,8 @@ mod cors_tests;
 mod counters_tests;
 #[cfg(test)]
 mod errors_tests;
+#[cfg(test)]
+mod global_tests;
 #[cfg(test)]
 mod health_tests;
 #[cfg(test)]

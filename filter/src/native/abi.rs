@@ -90,6 +90,7 @@ pub const SOURCE_ADDRESS: u32 = 24;
 /// `..._on_http_filter_request_headers_status` (and the response's).
 pub const HEADERS_CONTINUE: u32 = 0;
 pub const HEADERS_STOP_ITERATION: u32 = 1;
+pub const HEADERS_STOP_ALL_ITERATION_AND_BUFFER: u32 = 3;
 /// `..._on_http_filter_request_body_status`.
 pub const BODY_CONTINUE: u32 = 0;
 pub const BODY_STOP_ITERATION_AND_BUFFER: u32 = 1;
@@ -184,6 +185,9 @@ unsafe extern "C" {
         attribute: u32,
         result: *mut Buffer,
     ) -> bool;
+
+    /// Lets a request this filter stopped go on (Envoy's `continueDecoding`).
+    pub fn envoy_dynamic_module_callback_http_filter_continue_decoding(filter: FilterEnvoy);
 
     pub fn envoy_dynamic_module_callback_http_filter_http_callout(
         filter: FilterEnvoy,

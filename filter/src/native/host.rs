@@ -12,9 +12,9 @@ use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::abi::{self, Buffer, FilterEnvoy, Header};
-use crate::environment::{Environment, HeaderMap, Host, HttpCall};
+use crate::environment::{Environment, GrpcCall, HeaderMap, Host, HttpCall};
 use crate::logging::Level;
-use crate::policy::rate_limit::RateStore;
+use crate::policy::rate_limit::{RateStore, rls};
 use crate::reply::LocalResponse;
 use crate::response::ResponseHeaders;
 
@@ -31,6 +31,8 @@ pub enum Outgoing {
     Own(LocalResponse),
     /// To other streams of this worker that waited for this one (by exchange id).
     To(Vec<u32>, LocalResponse),
+    /// Let this stream's stopped request go on.
+    Resume,
 }
 
 /// The host as one stream sees it during one hook.
@@ -39,8 +41,9 @@ pub struct StreamHost<'c> {
     shared: Shared<'c>,
     /// The response headers as read, to write back only the names whose values changed.
     response_read: RefCell<Vec<Header>>,
-    /// The headers of the HTTP call answer being delivered.
+    /// The headers and body of the HTTP call answer being delivered.
     callout_headers: Vec<Header>,
+    callout_body: Vec<u8>,
     outgoing: RefCell<Vec<Outgoing>>,
 }
 
@@ -51,13 +54,15 @@ impl<'c> StreamHost<'c> {
             shared,
             response_read: RefCell::new(Vec::new()),
             callout_headers: Vec::new(),
+            callout_body: Vec::new(),
             outgoing: RefCell::new(Vec::new()),
         }
     }
 
-    /// The host of an HTTP call's answer, with its headers.
-    pub fn with_callout_headers(mut self, headers: Vec<Header>) -> Self {
+    /// The host of an HTTP call's answer, with its headers and body.
+    pub fn with_callout(mut self, headers: Vec<Header>, body: Vec<u8>) -> Self {
         self.callout_headers = headers;
+        self.callout_body = body;
         self
     }
 
@@ -252,35 +257,68 @@ impl Host for StreamHost<'_> {
     }
 
     fn dispatch_http_call(&self, call: &HttpCall<'_>) -> Option<u32> {
-        let mut headers: Vec<Header> = call
-            .headers
-            .iter()
-            .map(|(k, v)| Header::of(k.as_bytes(), v.as_bytes()))
-            .collect();
-        let mut id = 0u64;
         let timeout = u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX);
-        // SAFETY: a live stream; Envoy copies the cluster name and headers during the call.
-        let started = unsafe {
-            abi::envoy_dynamic_module_callback_http_filter_http_callout(
-                self.filter,
-                &mut id,
-                Buffer::of(call.cluster.as_bytes()),
-                headers.as_mut_ptr(),
-                headers.len(),
-                Buffer::EMPTY,
-                timeout,
-            )
-        };
-        if started == abi::CALLOUT_SUCCESS {
-            u32::try_from(id).ok()
-        } else {
-            None
-        }
+        callout(self.filter, call.cluster, call.headers, &[], timeout)
     }
 
     fn http_call_response_headers(&self) -> NativeMap {
         NativeMap(self.callout_headers.clone())
     }
+
+    fn http_call_response_body(&self) -> Vec<u8> {
+        self.callout_body.clone()
+    }
+
+    /// Envoy 1.40's dynamic modules have no gRPC calls: a unary call is an HTTP/2 callout
+    /// with gRPC's headers and framing, its answer read back by the exchange.
+    fn dispatch_grpc_call(&self, call: &GrpcCall<'_>) -> Option<u32> {
+        let timeout = u64::try_from(call.timeout.as_millis()).unwrap_or(u64::MAX);
+        let headers = rls::grpc_headers(call.cluster, timeout);
+        let body = rls::grpc_frame(call.message)?;
+        callout(self.filter, call.cluster, &headers, &body, timeout)
+    }
+
+    fn resume_request(&self) {
+        self.outgoing.borrow_mut().push(Outgoing::Resume);
+    }
+}
+
+/// Starts an HTTP callout; its id, or `None` if Envoy refused it (an unknown cluster).
+fn callout(
+    filter: FilterEnvoy,
+    cluster: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Option<u32> {
+    let mut headers: Vec<Header> = headers
+        .iter()
+        .map(|(k, v)| Header::of(k.as_bytes(), v.as_bytes()))
+        .collect();
+    let mut id = 0u64;
+    // SAFETY: a live stream; Envoy copies the cluster name, headers and body during the call.
+    let started = unsafe {
+        abi::envoy_dynamic_module_callback_http_filter_http_callout(
+            filter,
+            &mut id,
+            Buffer::of(cluster.as_bytes()),
+            headers.as_mut_ptr(),
+            headers.len(),
+            Buffer::of(body),
+            timeout_ms,
+        )
+    };
+    if started == abi::CALLOUT_SUCCESS {
+        u32::try_from(id).ok()
+    } else {
+        None
+    }
+}
+
+/// Lets the stream's stopped request go on.
+pub fn continue_decoding(filter: FilterEnvoy) {
+    // SAFETY: a live stream, on its worker, with no hook's borrow of it left (see `send_all`).
+    unsafe { abi::envoy_dynamic_module_callback_http_filter_continue_decoding(filter) }
 }
 
 /// Appends a body buffer's chunks (borrowed from Envoy for the hook) to `out`.

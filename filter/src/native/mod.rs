@@ -25,7 +25,7 @@ use http::StatusCode;
 
 use abi::{Buffer, ConfigEnvoy, FilterEnvoy, Header};
 use config::NativeConfig;
-use stream::{HookDepth, Phase, Replies, Stream};
+use stream::{HookDepth, Outbound, Phase, Replies, Stream};
 
 use crate::exchange::Flow;
 use crate::problem::Problem;
@@ -95,9 +95,10 @@ fn stream_hook(
             match unsafe { stream(filter) } {
                 Some(stream) if !stream.failed => run(stream),
                 Some(_) => (Flow::Continue, Replies::new()),
-                None if without_stream == WithoutStream::Refuse => {
-                    (Flow::Pause, vec![(filter_envoy, internal_error())])
-                }
+                None if without_stream == WithoutStream::Refuse => (
+                    Flow::Pause,
+                    vec![(filter_envoy, Outbound::Reply(internal_error()))],
+                ),
                 None => (Flow::Continue, Replies::new()),
             }
         },
@@ -107,7 +108,10 @@ fn stream_hook(
             if let Some(stream) = unsafe { stream(filter) } {
                 stream.failed = true;
             }
-            (Flow::Pause, vec![(filter_envoy, internal_error())])
+            (
+                Flow::Pause,
+                vec![(filter_envoy, Outbound::Reply(internal_error()))],
+            )
         },
     );
     // Last: a send may end the stream and run its other hooks; no stream is touched after.
@@ -209,6 +213,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
         // Unlike proxy-wasm, a dynamic module can stop the headers and still be handed the
         // body: the request waits here until its body has passed (no buffer filter needed).
         Flow::HoldHeaders | Flow::Pause => abi::HEADERS_STOP_ITERATION,
+        // Nothing of the request, body included, comes to any filter until it resumes.
+        Flow::Wait => abi::HEADERS_STOP_ALL_ITERATION_AND_BUFFER,
     }
 }
 
@@ -237,7 +243,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     );
     match flow {
         Flow::Continue | Flow::HoldHeaders => abi::BODY_CONTINUE,
-        Flow::Pause => abi::BODY_STOP_ITERATION_AND_BUFFER,
+        Flow::Pause | Flow::Wait => abi::BODY_STOP_ITERATION_AND_BUFFER,
     }
 }
 
@@ -261,7 +267,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     );
     match flow {
         Flow::Continue | Flow::HoldHeaders => abi::TRAILERS_CONTINUE,
-        Flow::Pause => abi::TRAILERS_STOP_ITERATION,
+        Flow::Pause | Flow::Wait => abi::TRAILERS_STOP_ITERATION,
     }
 }
 
@@ -286,14 +292,16 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     );
     match flow {
         Flow::Continue | Flow::HoldHeaders => abi::HEADERS_CONTINUE,
-        Flow::Pause => abi::HEADERS_STOP_ITERATION,
+        Flow::Pause | Flow::Wait => abi::HEADERS_STOP_ITERATION,
     }
 }
 
-/// An answer to one of the stream's HTTP calls (a health check).
+/// An answer to one of the stream's HTTP calls (a health check, or the rate limit service's
+/// gRPC call carried over HTTP/2).
 ///
 /// # Safety
-/// As for the request headers; `headers` points to `headers_len` headers valid for the call.
+/// As for the request headers; `headers` points to `headers_len` headers and `chunks` to
+/// `chunks_len` body buffers, valid for the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     filter_envoy: FilterEnvoy,
@@ -302,15 +310,18 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     result: u32,
     headers: *const Header,
     headers_len: usize,
-    _chunks: *const Buffer,
-    _chunks_len: usize,
+    chunks: *const Buffer,
+    chunks_len: usize,
 ) {
     let answered = result == abi::CALLOUT_RESULT_SUCCESS && !headers.is_null() && headers_len > 0;
-    let headers = if answered {
+    let (headers, body) = if answered {
         // SAFETY: per this function's contract.
-        unsafe { std::slice::from_raw_parts(headers, headers_len) }.to_vec()
+        let headers = unsafe { std::slice::from_raw_parts(headers, headers_len) }.to_vec();
+        // SAFETY: per this function's contract; each buffer is valid for the call.
+        let body = unsafe { callout_body(chunks, chunks_len) };
+        (headers, body)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let Ok(token) = u32::try_from(callout_id) else {
         return;
@@ -321,12 +332,30 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
         filter,
         WithoutStream::Pass,
         |s| {
-            s.run_with(Phase::Request, headers, |exchange, plugin, host| {
+            s.run_with(Phase::Request, (headers, body), |exchange, plugin, host| {
                 exchange.on_http_call_response(plugin, host, token, answered);
                 Flow::Continue
             })
         },
     );
+}
+
+/// A callout answer's body, copied out of Envoy's buffers.
+///
+/// # Safety
+/// `chunks` must be null or point to `len` buffers valid for the call.
+unsafe fn callout_body(chunks: *const Buffer, len: usize) -> Vec<u8> {
+    if chunks.is_null() || len == 0 {
+        return Vec::new();
+    }
+    // SAFETY: per this function's contract.
+    let chunks = unsafe { std::slice::from_raw_parts(chunks, len) };
+    let mut body = Vec::new();
+    for chunk in chunks {
+        // SAFETY: each buffer points to bytes Envoy keeps valid for the call.
+        body.extend_from_slice(unsafe { chunk.bytes() });
+    }
+    body
 }
 
 /// # Safety

@@ -33,13 +33,25 @@ thread_local! {
     static DOOMED: RefCell<Vec<*mut Stream>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Replies to send once the core is done: (stream, reply), already edited.
-pub type Replies = Vec<(FilterEnvoy, LocalResponse)>;
+/// What the core asked Envoy to do with a stream, done once the core is done.
+pub enum Outbound {
+    /// Answer it with this reply (already edited).
+    Reply(LocalResponse),
+    /// Let its stopped request go on (Envoy may run the stream's next hooks inside).
+    Resume,
+}
 
-/// Sends replies; nothing may touch a stream after this (a send may end and destroy it).
+/// Replies (and resumptions) to send once the core is done, by stream.
+pub type Replies = Vec<(FilterEnvoy, Outbound)>;
+
+/// Sends replies and resumes streams; nothing may touch a stream after this (a send may end
+/// and destroy it, a resumption run its hooks).
 pub fn send_all(replies: Replies) {
-    for (filter, reply) in replies {
-        host::send(filter, &reply);
+    for (filter, outbound) in replies {
+        match outbound {
+            Outbound::Reply(reply) => host::send(filter, &reply),
+            Outbound::Resume => host::continue_decoding(filter),
+        }
     }
 }
 
@@ -158,25 +170,29 @@ impl Stream {
         phase: Phase,
         callback: impl FnOnce(&mut Exchange, &Plugin, &StreamHost<'_>) -> Flow,
     ) -> (Flow, Replies) {
-        self.run_with(phase, Vec::new(), callback)
+        self.run_with(phase, (Vec::new(), Vec::new()), callback)
     }
 
-    /// [`Stream::run`] for an HTTP call's answer, whose headers the host hands to the core.
+    /// [`Stream::run`] for an HTTP call's answer, whose headers and body the host hands to
+    /// the core.
     pub fn run_with(
         &mut self,
         phase: Phase,
-        callout_headers: Vec<Header>,
+        callout: (Vec<Header>, Vec<u8>),
         callback: impl FnOnce(&mut Exchange, &Plugin, &StreamHost<'_>) -> Flow,
     ) -> (Flow, Replies) {
         // SAFETY: per `into_raw`'s contract; the reference does not outlive this call.
         let config = unsafe { &*self.config };
-        let host =
-            StreamHost::new(self.filter, config.shared()).with_callout_headers(callout_headers);
+        let host = StreamHost::new(self.filter, config.shared()).with_callout(callout.0, callout.1);
         let flow = callback(&mut self.exchange, &self.plugin, &host);
         let mut replies = Replies::new();
         for outgoing in host.take_outgoing() {
             match outgoing {
-                Outgoing::Own(reply) => replies.push((self.filter, self.edit(phase, &host, reply))),
+                Outgoing::Own(reply) => {
+                    let edited = self.edit(phase, &host, reply);
+                    replies.push((self.filter, Outbound::Reply(edited)));
+                }
+                Outgoing::Resume => replies.push((self.filter, Outbound::Resume)),
                 Outgoing::To(waiters, reply) => {
                     replies.extend(self.waiters_replies(&waiters, &reply));
                 }
@@ -208,7 +224,7 @@ impl Stream {
             let waiter = unsafe { &*pointer };
             let host = StreamHost::new(waiter.filter, waiter.config().shared());
             let edited = waiter.edit(Phase::Request, &host, reply.clone());
-            replies.push((waiter.filter, edited));
+            replies.push((waiter.filter, Outbound::Reply(edited)));
         }
         replies
     }

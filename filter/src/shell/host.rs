@@ -7,7 +7,9 @@
 
 use proxy_wasm::types::{LogLevel, MapType, MetricType, Status};
 
-use crate::environment::{EncodedMap, Environment, GetError, Host, HttpCall, SetError, SharedData};
+use crate::environment::{
+    EncodedMap, Environment, GetError, GrpcCall, Host, HttpCall, SetError, SharedData,
+};
 use crate::logging::Level;
 use crate::policy::rate_limit::RateStore;
 use crate::reply::LocalResponse;
@@ -50,6 +52,12 @@ unsafe extern "C" {
     ) -> Status;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> Status;
     fn proxy_set_tick_period_milliseconds(period: u32) -> Status;
+    fn proxy_continue_stream(stream_type: u32) -> Status;
+    fn proxy_get_status(
+        return_code: *mut u32,
+        return_message_data: *mut *mut u8,
+        return_message_size: *mut usize,
+    ) -> Status;
     fn proxy_get_buffer_bytes(
         buffer_type: u32,
         start: usize,
@@ -59,18 +67,51 @@ unsafe extern "C" {
     ) -> Status;
 }
 
-/// `BufferType::HttpRequestBody`.
+/// `BufferType::HttpRequestBody`, `BufferType::HttpCallResponseBody`,
+/// `BufferType::GrpcReceiveBuffer`.
 const HTTP_REQUEST_BODY: u32 = 0;
+const HTTP_CALL_RESPONSE_BODY: u32 = 4;
+const GRPC_RECEIVE_BUFFER: u32 = 5;
+/// `StreamType::HttpRequest`.
+const HTTP_REQUEST_STREAM: u32 = 0;
 
-/// The first `size` bytes of the request body Envoy holds (empty if it will not say).
-pub fn request_body(size: usize) -> Vec<u8> {
+/// The first `size` bytes of a buffer Envoy holds (empty if it will not say).
+fn buffer(buffer_type: u32, size: usize) -> Vec<u8> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut returned: usize = 0;
     // SAFETY: as for `header_map`.
     unsafe {
-        match proxy_get_buffer_bytes(HTTP_REQUEST_BODY, 0, size, &mut data, &mut returned) {
+        match proxy_get_buffer_bytes(buffer_type, 0, size, &mut data, &mut returned) {
             Status::Ok => host_buffer(data, returned),
             _ => Vec::new(),
+        }
+    }
+}
+
+/// The first `size` bytes of the request body Envoy holds (empty if it will not say).
+pub fn request_body(size: usize) -> Vec<u8> {
+    buffer(HTTP_REQUEST_BODY, size)
+}
+
+/// The message of the gRPC call answer being delivered.
+pub fn grpc_message(size: usize) -> Vec<u8> {
+    buffer(GRPC_RECEIVE_BUFFER, size)
+}
+
+/// The status of the gRPC call that just closed: its code and message (the SDK's getter
+/// panics on a refusal and on a message that is not UTF-8).
+pub fn grpc_status() -> (u32, String) {
+    let mut code = 0u32;
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: as for `header_map`; the host also writes one u32.
+    unsafe {
+        match proxy_get_status(&mut code, &mut data, &mut size) {
+            Status::Ok => {
+                let message = host_buffer(data, size);
+                (code, String::from_utf8_lossy(&message).into_owned())
+            }
+            _ => (code, String::new()),
         }
     }
 }
@@ -313,5 +354,31 @@ impl Host for ExchangeHost<'_> {
 
     fn http_call_response_headers(&self) -> EncodedMap {
         EncodedMap(header_map(MapType::HttpCallResponseHeaders))
+    }
+
+    fn http_call_response_body(&self) -> Vec<u8> {
+        buffer(HTTP_CALL_RESPONSE_BODY, usize::MAX)
+    }
+
+    fn dispatch_grpc_call(&self, call: &GrpcCall<'_>) -> Option<u32> {
+        // Through the SDK, which routes the answer back to this context. It panics on
+        // statuses other than OK, ParseFailure (an unknown cluster) and InternalFailure: the
+        // config refuses the cluster names that would make Envoy answer BadArgument.
+        proxy_wasm::hostcalls::dispatch_grpc_call(
+            call.cluster,
+            call.service,
+            call.method,
+            vec![],
+            Some(call.message),
+            call.timeout,
+        )
+        .ok()
+    }
+
+    fn resume_request(&self) {
+        // SAFETY: a plain value in, a status out (the SDK's wrapper panics on a refusal).
+        if unsafe { proxy_continue_stream(HTTP_REQUEST_STREAM) } != Status::Ok {
+            log(LogLevel::Warn, "could not resume a request");
+        }
     }
 }

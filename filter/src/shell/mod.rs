@@ -11,6 +11,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::engine::Engine;
 use crate::exchange::{self, Flow, Plugin};
+use crate::policy::rate_limit::ServiceAnswer;
 use host::ExchangeHost;
 
 proxy_wasm::main! {{
@@ -129,6 +130,23 @@ impl Context for ExchangeContext {
         core.on_http_call_response(plugin, &host, token, num_headers > 0);
     }
 
+    /// The rate limit service's answer: `status_code` 0 with the message, or the call closed
+    /// with that gRPC status.
+    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
+        let (core, plugin, host) = self.parts();
+        if status_code == 0 {
+            let message = host::grpc_message(response_size);
+            core.on_grpc_call_response(plugin, &host, token, ServiceAnswer::Message(&message));
+        } else {
+            let (code, message) = host::grpc_status();
+            let answer = ServiceAnswer::Closed {
+                code: if code == 0 { status_code } else { code },
+                message: &message,
+            };
+            core.on_grpc_call_response(plugin, &host, token, answer);
+        }
+    }
+
     fn on_done(&mut self) -> bool {
         let (core, plugin, host) = self.parts();
         core.on_done(plugin, &host);
@@ -167,7 +185,8 @@ fn action(flow: Flow) -> Action {
         // (docs/config.md), which holds the request from the router until it ends; this filter
         // holds and checks the body before any of it reaches that filter.
         Flow::HoldHeaders => Action::Continue,
-        // In a body callback, Envoy holds the chunk (StopIterationAndBuffer).
-        Flow::Pause => Action::Pause,
+        // In a body callback, Envoy holds the chunk (StopIterationAndBuffer). In the headers,
+        // Envoy's Wasm filter stops everything (StopAllIterationAndWatermark): `Wait`.
+        Flow::Pause | Flow::Wait => Action::Pause,
     }
 }

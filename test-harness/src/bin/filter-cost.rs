@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use serde_json::json;
-use test_harness::host::{Cost, Harness, Proxy, StreamOutcome};
+use test_harness::host::{Cost, GrpcOutcome, Harness, Proxy, StreamOutcome};
 use test_harness::{Request, Response};
 use xtask::bench::scenarios::{self, Scenario};
 use xtask::bench::variants::filter_config;
@@ -62,8 +62,12 @@ fn run() -> Result<(), String> {
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.to_string_lossy()))?
         }
     };
+    // The `global` route's rate limit service says OK at once: a `RateLimitResponse` with
+    // `overall_code` OK (field 1, varint 1), so the cost is the filter's own.
     let filter = Harness::load(wasm::ensure(&wasm::FILTER)?)
         .config(config)
+        .cluster("ratelimit")
+        .on_grpc_call(|_| GrpcOutcome::reply(vec![0x08, 0x01]))
         .start()
         .map_err(|e| e.to_string())?;
     let noop = Harness::load(wasm::ensure(&wasm::NOOP)?)

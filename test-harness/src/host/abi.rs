@@ -27,6 +27,8 @@ pub mod buffer {
     pub const HTTP_REQUEST_BODY: i32 = 0;
     pub const HTTP_RESPONSE_BODY: i32 = 1;
     pub const HTTP_CALL_RESPONSE_BODY: i32 = 4;
+    /// The message of a gRPC call's answer, during `proxy_on_grpc_receive`.
+    pub const GRPC_RECEIVE_BUFFER: i32 = 5;
     pub const VM_CONFIGURATION: i32 = 6;
     pub const PLUGIN_CONFIGURATION: i32 = 7;
 }

@@ -9,6 +9,7 @@ use wasmtime::{Caller, Linker};
 
 use super::abi::{self, LogLevel, Status, buffer, map, metric};
 use super::callout::{CallOutcome, HttpCall, PendingCall, no_healthy_upstream, timeout_response};
+use super::grpc;
 use super::memory::{HostResult, read, read_string, return_bytes, write_u32, write_u64};
 use super::shared::LogRecord;
 use super::state::{Deferred, HostState, LocalReply, Pairs, RequestStage};
@@ -68,6 +69,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     add_shared_data(linker)?;
     add_stream_control(linker)?;
     add_http_calls(linker)?;
+    add_grpc_calls(linker)?;
     add_metrics(linker)?;
     Ok(())
 }
@@ -293,7 +295,7 @@ fn add_stream_control(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// HTTP calls and the status of the last one.
+/// HTTP calls, and `proxy_get_status`: the last failed HTTP call or gRPC close.
 fn add_http_calls(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     hostcall!(
         linker,
@@ -329,6 +331,46 @@ fn add_http_calls(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             return_bytes(&mut c, message.as_bytes(), ret_ptr, ret_size)
         }
     );
+    Ok(())
+}
+
+/// Unary gRPC calls (grpc.rs); streams (`proxy_grpc_stream`, `proxy_grpc_send`) stay
+/// Unimplemented.
+fn add_grpc_calls(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    hostcall!(
+        linker,
+        "proxy_grpc_call",
+        |c,
+         up_ptr: i32,
+         up_len: i32,
+         service_ptr: i32,
+         service_len: i32,
+         method_ptr: i32,
+         method_len: i32,
+         md_ptr: i32,
+         md_len: i32,
+         msg_ptr: i32,
+         msg_len: i32,
+         timeout: i32,
+         ret_token: i32| {
+            let spans = [
+                (up_ptr, up_len),
+                (service_ptr, service_len),
+                (method_ptr, method_len),
+                (md_ptr, md_len),
+                (msg_ptr, msg_len),
+            ];
+            grpc::dispatch(&mut c, spans, timeout, ret_token)
+        }
+    );
+    hostcall!(linker, "proxy_grpc_cancel", |c, token: i32| grpc::cancel(
+        c.data_mut(),
+        token
+    ));
+    hostcall!(linker, "proxy_grpc_close", |c, token: i32| grpc::cancel(
+        c.data_mut(),
+        token
+    ));
     Ok(())
 }
 
@@ -474,6 +516,8 @@ fn get_buffer(
             .ok_or(Status::NotFound)?
             .body
             .clone(),
+        // Envoy reads the root context's receive buffer, whatever the effective context.
+        buffer::GRPC_RECEIVE_BUFFER => state.grpc_receive.clone().ok_or(Status::NotFound)?,
         buffer::VM_CONFIGURATION => state.plugin.vm_configuration.clone(),
         buffer::PLUGIN_CONFIGURATION if state.in_configure => state.plugin.configuration.clone(),
         buffer::PLUGIN_CONFIGURATION => return Err(Status::NotFound),

@@ -18,6 +18,7 @@
 mod abi;
 mod callout;
 mod error;
+mod grpc;
 mod hostcalls;
 mod memory;
 mod module_cache;
@@ -34,6 +35,7 @@ use std::time::Duration;
 pub use abi::LogLevel;
 pub use callout::{CallOutcome, HttpCall};
 pub use error::{HarnessError, Result};
+pub use grpc::{GrpcCall, GrpcOutcome};
 pub use shared::{Interference, LogRecord, SharedCounters, SharedDataMap, Stat, VmLabel};
 pub use state::StreamOutcome;
 pub use vm::Cost;
@@ -99,7 +101,7 @@ impl Harness {
         self
     }
 
-    /// A cluster `dispatch_http_call` may name.
+    /// A cluster `dispatch_http_call` and `dispatch_grpc_call` may name.
     pub fn cluster(mut self, name: &str) -> Self {
         self.plugin.clusters.push(name.into());
         self
@@ -111,6 +113,15 @@ impl Harness {
         responder: impl Fn(&HttpCall) -> CallOutcome + Send + Sync + 'static,
     ) -> Self {
         self.plugin.responder = Some(Arc::new(responder));
+        self
+    }
+
+    /// How clusters answer gRPC calls (default: close 14 "no healthy upstream").
+    pub fn on_grpc_call(
+        mut self,
+        responder: impl Fn(&GrpcCall) -> GrpcOutcome + Send + Sync + 'static,
+    ) -> Self {
+        self.plugin.grpc_responder = Some(Arc::new(responder));
         self
     }
 
@@ -263,8 +274,9 @@ impl Proxy {
         Some((vm.memory_bytes(), fuel))
     }
 
-    /// Moves the clock forward and delivers whatever became due in every VM (ticks, HTTP call
-    /// answers and timeouts), each at its own time, in order, as a running Envoy would.
+    /// Moves the clock forward and delivers whatever became due in every VM (ticks, HTTP and
+    /// gRPC call answers and timeouts), each at its own time, in order, as a running Envoy
+    /// would.
     pub fn advance(&self, by: Duration) -> Result<()> {
         let clock = &self.shared.clock;
         let target = clock
@@ -375,6 +387,25 @@ impl Proxy {
             calls.extend(lock(vm).calls_made());
         }
         calls
+    }
+
+    /// gRPC calls the module dispatched, from every VM.
+    pub fn grpc_calls(&self) -> Vec<GrpcCall> {
+        let mut calls = lock(&self.main).grpc_calls_made();
+        for vm in &self.workers {
+            calls.extend(lock(vm).grpc_calls_made());
+        }
+        calls
+    }
+
+    /// gRPC calls dispatched in every VM and neither answered nor cancelled yet.
+    pub fn pending_grpc_calls(&self) -> usize {
+        let workers: usize = self
+            .workers
+            .iter()
+            .map(|vm| lock(vm).pending_grpc_calls())
+            .sum();
+        lock(&self.main).pending_grpc_calls() + workers
     }
 
     /// Whether a worker's VM has failed (trapped).

@@ -10,6 +10,7 @@ use wasmtime::{Memory, TypedFunc};
 
 use super::abi::LogLevel;
 use super::callout::{HttpCall, PendingCall, Responder};
+use super::grpc::{self, GrpcCall, GrpcResponder, PendingGrpc};
 use super::shared::{Shared, VmLabel};
 use crate::message::Response;
 
@@ -30,9 +31,11 @@ pub struct PluginSettings {
     /// Envoy's per-stream buffer limit (the listener's `per_connection_buffer_limit_bytes`,
     /// 1 MiB by default): buffering more of a request body gives a 413.
     pub buffer_limit: usize,
-    /// Clusters `dispatch_http_call` may name; others give BadArgument.
+    /// Clusters `dispatch_http_call` and `dispatch_grpc_call` may name; others give
+    /// BadArgument (HTTP) or ParseFailure (gRPC).
     pub clusters: Vec<String>,
     pub responder: Option<Arc<Responder>>,
+    pub grpc_responder: Option<Arc<GrpcResponder>>,
     /// Extra properties by dotted path (e.g. `xds.route_name`).
     pub properties: Vec<(String, Vec<u8>)>,
 }
@@ -50,6 +53,7 @@ impl Default for PluginSettings {
             buffer_limit: 1024 * 1024,
             clusters: Vec::new(),
             responder: None,
+            grpc_responder: None,
             properties: Vec::new(),
         }
     }
@@ -174,6 +178,15 @@ pub struct HostState {
     pub callouts: Vec<PendingCall>,
     /// The HTTP call response being delivered (`on_http_call_response`).
     pub call_response: Option<HttpCallResponse>,
+    /// The id the next gRPC call gets.
+    pub next_grpc_token: u32,
+    /// gRPC calls waiting for their answer (they belong to the root context).
+    pub grpc_calls: Vec<PendingGrpc>,
+    /// The message being delivered (`proxy_on_grpc_receive`): the root context's receive
+    /// buffer.
+    pub grpc_receive: Option<Vec<u8>>,
+    pub grpc_calls_made: Vec<GrpcCall>,
+    /// What `proxy_get_status` reports: the last HTTP call failure or gRPC close.
     pub last_status: (u32, String),
     pub host_calls: BTreeMap<&'static str, u64>,
     pub metric_ids: HashMap<u32, (i32, String)>,
@@ -214,6 +227,10 @@ impl HostState {
             next_callout_token: 4,
             callouts: Vec::new(),
             call_response: None,
+            next_grpc_token: grpc::FIRST_TOKEN,
+            grpc_calls: Vec::new(),
+            grpc_receive: None,
+            grpc_calls_made: Vec::new(),
             last_status: (0, String::new()),
             host_calls: BTreeMap::new(),
             metric_ids: HashMap::new(),

@@ -1,5 +1,5 @@
 //! One Wasm VM (one Envoy worker) and the way Envoy drives it: start-up, HTTP streams with
-//! pause/continue, local replies through the filter chain, HTTP calls, ticks.
+//! pause/continue, local replies through the filter chain, HTTP and gRPC calls, ticks.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,6 +7,7 @@ use wasmtime::{AsContextMut, Engine, Instance, Linker, Module, Store, WasmParams
 
 use super::abi::{self, ACTION_CONTINUE, LogLevel};
 use super::error::{HarnessError, Result};
+use super::grpc::{GrpcAnswer, GrpcCall, PendingGrpc};
 use super::shared::VmLabel;
 use super::state::{
     Deferred, HostState, HttpCallResponse, LocalReply, Pairs, RequestStage, Stream, StreamOutcome,
@@ -581,18 +582,17 @@ impl Vm {
         self.apply_deferred()
     }
 
-    /// When the next tick fires or HTTP call answer arrives (monotonic nanoseconds), if any.
+    /// When the next tick fires or HTTP or gRPC call answer arrives (monotonic nanoseconds),
+    /// if any.
     pub fn next_due(&self) -> Option<u64> {
         let state = self.store.data();
-        let call = state.callouts.iter().filter_map(|c| c.due_at).min();
+        let calls = state.callouts.iter().map(|c| c.due_at);
+        let grpc_calls = state.grpc_calls.iter().map(|c| c.due_at);
         let tick = state.tick_period.map(|_| state.next_tick_at);
-        match (call, tick) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        calls.chain(grpc_calls).chain([tick]).flatten().min()
     }
 
-    /// Fires ticks and delivers HTTP call answers whose time has come.
+    /// Fires ticks and delivers HTTP and gRPC call answers whose time has come.
     pub fn run_due(&mut self) -> Result<()> {
         loop {
             let now = self.store.data().shared.clock.monotonic_nanos();
@@ -604,6 +604,10 @@ impl Vm {
             {
                 let call = state.callouts.remove(index);
                 self.deliver_call(call.token, call.answer)?;
+                continue;
+            }
+            if let Some(call) = take_due_grpc(&mut state.grpc_calls, now) {
+                self.deliver_grpc(call)?;
                 continue;
             }
             if let Some(period) = state.tick_period
@@ -665,8 +669,44 @@ impl Vm {
         self.apply_deferred()
     }
 
+    /// A gRPC call's answer, to the root context as in Envoy (the SDK finds the context that
+    /// dispatched it by its token, and drops it when that context is gone). A module without
+    /// the callback gets nothing.
+    fn deliver_grpc(&mut self, call: PendingGrpc) -> Result<()> {
+        let root = self.store.data().root_context_id;
+        let result = match call.answer {
+            GrpcAnswer::Message(message) => {
+                if !self.has_export("proxy_on_grpc_receive") {
+                    return Ok(());
+                }
+                let len = message.len() as i32;
+                self.store.data_mut().grpc_receive = Some(message);
+                let params = (root as i32, call.token as i32, len);
+                let result =
+                    self.call::<(i32, i32, i32), ()>(root, "proxy_on_grpc_receive", params);
+                self.store.data_mut().grpc_receive = None;
+                result
+            }
+            GrpcAnswer::Close { code, message } => {
+                if !self.has_export("proxy_on_grpc_close") {
+                    return Ok(());
+                }
+                self.store.data_mut().last_status = (code, message);
+                let params = (root as i32, call.token as i32, code as i32);
+                let result = self.call::<(i32, i32, i32), ()>(root, "proxy_on_grpc_close", params);
+                // Envoy clears the message after the callback; the code stays.
+                self.store.data_mut().last_status.1.clear();
+                result
+            }
+        };
+        result?;
+        self.apply_deferred()
+    }
+
     /// The client goes away (a reset): the stream ends where it is, the context is deleted,
-    /// and, as in Envoy, the HTTP calls it dispatched are cancelled.
+    /// and the HTTP calls it dispatched are cancelled (Envoy keeps them on the root context and
+    /// the SDK drops their answers: the same for the filter). Its gRPC calls are not cancelled:
+    /// their answers still reach the root context, as in Envoy.
     pub fn abort(&mut self, ctx: u32) -> Result<()> {
         if self.finished.contains_key(&ctx) {
             return Ok(());
@@ -735,6 +775,15 @@ impl Vm {
         self.store.data().calls_made.clone()
     }
 
+    pub fn grpc_calls_made(&self) -> Vec<GrpcCall> {
+        self.store.data().grpc_calls_made.clone()
+    }
+
+    /// gRPC calls dispatched and neither answered nor cancelled yet.
+    pub fn pending_grpc_calls(&self) -> usize {
+        self.store.data().grpc_calls.len()
+    }
+
     pub fn is_failed(&self) -> bool {
         self.failed
     }
@@ -762,6 +811,17 @@ impl Waiting for Stream {
     fn set_waiting(&mut self, waiting: bool) {
         self.request_waiting = waiting;
     }
+}
+
+/// The gRPC call due first (by time, then by dispatch order), if one is due at `now`.
+fn take_due_grpc(calls: &mut Vec<PendingGrpc>, now: u64) -> Option<PendingGrpc> {
+    let index = calls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.due_at.filter(|t| *t <= now).map(|t| (t, i)))
+        .min()?
+        .1;
+    Some(calls.remove(index))
 }
 
 fn next_request_stage(stream: &Stream) -> RequestStage {

@@ -38,6 +38,8 @@ pub struct Setup<'a> {
     pub filter_config: &'a serde_json::Value,
     pub pinning: &'a Pinning,
     pub dir: &'a Path,
+    /// The rate limit service the `global` route asks.
+    pub ratelimit: SocketAddr,
     pub scenarios: &'a [Scenario],
     pub wrk_bin: &'a Path,
     pub options: &'a Options,
@@ -55,7 +57,8 @@ pub fn measure(setup: &Setup<'_>) -> crate::Result<Vec<Memory>> {
 }
 
 fn one(setup: &Setup<'_>, variant: Variant, workers: u32) -> crate::Result<Memory> {
-    let bootstrap = variants::bootstrap(variant, setup.backend, setup.filter_config);
+    let bootstrap =
+        variants::bootstrap(variant, setup.backend, setup.ratelimit, setup.filter_config);
     let envoy = RunningEnvoy::start(
         setup.envoy_bin,
         bootstrap,

@@ -97,6 +97,10 @@ impl Options {
     }
 }
 
+/// The limit the `global` route's service counts (Limitador's format): never reached.
+const GLOBAL_LIMITS: &str = "- namespace: bench\n  name: fleet\n  max_value: 1000000000\n  \
+seconds: 60\n  conditions: [\"descriptors[0].limit == 'fleet'\"]\n  variables: [\"descriptors[0].route\"]\n";
+
 /// Where results are written.
 pub fn results_dir() -> PathBuf {
     paths::root().join("target").join("bench")
@@ -124,6 +128,12 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
             .args(["--listen", "127.0.0.1:0"]),
     )?;
     let backend_addr = backend.first_line_address()?;
+    // The `global` scenario's rate limit service, counting in its own Redis.
+    let redis = crate::ratelimit::Redis::start()?;
+    let limits = results_dir().join("ratelimit-limits.yaml");
+    fs::create_dir_all(results_dir()).map_err(|e| format!("cannot create target/bench: {e}"))?;
+    fs::write(&limits, GLOBAL_LIMITS).map_err(|e| format!("{}: {e}", limits.display()))?;
+    let service = crate::ratelimit::Service::start(&redis.url(), &limits)?;
 
     let dir = results_dir();
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -141,7 +151,7 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
     for variant in variants::ALL {
         envoys.push(RunningEnvoy::start(
             &envoy_bin,
-            variants::bootstrap(*variant, backend_addr, &filter_config),
+            variants::bootstrap(*variant, backend_addr, service.address(), &filter_config),
             *variant,
             &pinning,
             &dir,
@@ -184,6 +194,7 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
             filter_config: &filter_config,
             pinning: &pinning,
             dir: &dir,
+            ratelimit: service.address(),
             scenarios: &scenarios,
             wrk_bin: &wrk_bin,
             options,

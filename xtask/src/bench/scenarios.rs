@@ -78,6 +78,17 @@ pub fn all() -> Vec<Scenario> {
             body: json_body_1k(),
             expected_status: &[200, 201],
         },
+        // The same GET on a route whose limit is global: the cost of asking the rate limit
+        // service (hardening-ratelimit over Redis, on this machine) against `get`'s local
+        // limit. Variants without the filter answer it as they answer `get`.
+        Scenario {
+            name: "global",
+            method: "GET",
+            path: "/global/items",
+            headers: vec![],
+            body: String::new(),
+            expected_status: &[200],
+        },
         Scenario {
             name: "backend-get",
             method: "GET",

@@ -165,7 +165,14 @@ fn no_buffer() -> Value {
     }})
 }
 
-pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -> Value {
+/// The Envoy of one variant: the backend, and the rate limit service (`ratelimit`, HTTP/2)
+/// that the filter's `global` route asks.
+pub fn bootstrap(
+    variant: Variant,
+    backend: SocketAddr,
+    ratelimit: SocketAddr,
+    filter_config: &Value,
+) -> Value {
     let mut http_filters = match variant {
         Variant::Bare => vec![],
         Variant::Native => native_filters(),
@@ -248,20 +255,39 @@ pub fn bootstrap(variant: Variant, backend: SocketAddr, filter_config: &Value) -
                     },
                 }]}],
             }],
-            "clusters": [{
-                "name": "backend",
-                "connect_timeout": "1s",
-                "type": "STATIC",
-                "load_assignment": {
-                    "cluster_name": "backend",
-                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                        "address": backend.ip().to_string(),
-                        "port_value": backend.port(),
-                    }}}}]}],
-                },
-            }],
+            "clusters": [
+                static_cluster("backend", backend),
+                grpc_cluster("ratelimit", ratelimit),
+            ],
         },
     })
+}
+
+fn static_cluster(name: &str, address: SocketAddr) -> Value {
+    json!({
+        "name": name,
+        "connect_timeout": "1s",
+        "type": "STATIC",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": address.ip().to_string(),
+                "port_value": address.port(),
+            }}}}]}],
+        },
+    })
+}
+
+/// A cluster speaking HTTP/2, for gRPC.
+fn grpc_cluster(name: &str, address: SocketAddr) -> Value {
+    let mut cluster = static_cluster(name, address);
+    cluster["typed_extension_protocol_options"] = json!({
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}},
+        }
+    });
+    cluster
 }
 
 #[cfg(test)]

@@ -69,7 +69,8 @@ impl Exchange {
     }
 
     /// An answer to one of this exchange's HTTP calls (`has_headers` false: the call was
-    /// reset; a timeout arrives as the host's own 504).
+    /// reset; a timeout arrives as the host's own 504): a health check's, or the rate limit
+    /// service's carried over HTTP/2.
     pub fn on_http_call_response(
         &mut self,
         plugin: &Plugin,
@@ -77,6 +78,9 @@ impl Exchange {
         token: u32,
         has_headers: bool,
     ) {
+        if self.is_service_call(token) {
+            return self.on_service_http_answer(plugin, host, token, has_headers);
+        }
         let Some(run) = self.health.as_mut() else {
             return;
         };

@@ -7,8 +7,11 @@ use std::time::Duration;
 use governor::Quota;
 use siphasher::sip::SipHasher13;
 
+use std::sync::Arc;
+
+use super::global::{Scope, Service};
 use super::key::{KeyPart, KeySpec};
-use super::raw::{RawLimit, RawLimits};
+use super::raw::{RawLimit, RawLimits, Scope as RawScope};
 use super::{Limit, RateLimits};
 use crate::syntax::{ConfigError, check_header_name, parse_duration};
 
@@ -119,8 +122,9 @@ fn compile_one(raw: &RawLimit, name: String) -> Result<Limit, ConfigError> {
         ));
     }
     let message = message(raw)?;
+    let scope = scope(raw)?;
     let slots = slots(raw)?;
-    let table = table(&name, limit, window, burst, &key, slots);
+    let table = table(&name, limit, window, burst, &key, slots, &scope);
     let window_secs = window.as_secs() + u64::from(window.subsec_nanos() > 0);
     Ok(Limit {
         policy_item: format!("\"{name}\";q={limit};w={window_secs}"),
@@ -138,7 +142,48 @@ fn compile_one(raw: &RawLimit, name: String) -> Result<Limit, ConfigError> {
         buckets: slots / 8,
         table,
         legacy_headers: raw.legacy_headers.unwrap_or(false),
+        scope,
     })
+}
+
+/// Where the limit is counted. A global limit's counting is its service's: the fields of the
+/// local table (`burst`, `slots`, `on_error`) are refused rather than ignored.
+fn scope(raw: &RawLimit) -> Result<Scope, ConfigError> {
+    if raw.scope.unwrap_or_default() == RawScope::Local {
+        if raw.service.is_some() {
+            return Err(ConfigError::new(
+                "service",
+                "only for scope: global (a local limit is counted in this Envoy)",
+            ));
+        }
+        return Ok(Scope::Local);
+    }
+    let local_only = [
+        (
+            "burst",
+            raw.burst.is_some(),
+            "the service's engine decides bursts",
+        ),
+        (
+            "slots",
+            raw.slots.is_some(),
+            "the service keeps the counters",
+        ),
+        (
+            "on_error",
+            raw.on_error.is_some(),
+            "use service.failure_mode",
+        ),
+    ];
+    if let Some((field, _, why)) = local_only.iter().find(|(_, set, _)| *set) {
+        return Err(ConfigError::new(
+            *field,
+            format!("only for local limits; with scope: global, {why}"),
+        ));
+    }
+    Ok(Scope::Global(Arc::new(Service::compile(
+        raw.service.as_ref(),
+    )?)))
 }
 
 /// governor's quota: `limit` requests per `window` (GCRA emits one per window/limit), `burst`
@@ -198,6 +243,7 @@ fn table(
     burst: u32,
     key: &KeySpec,
     slots: u32,
+    scope: &Scope,
 ) -> String {
     let mut hasher = SipHasher13::new();
     hasher.write(
@@ -208,7 +254,33 @@ fn table(
         )
         .as_bytes(),
     );
+    // A global limit has no table; its service is part of what it means, so that one name
+    // cannot stand for two limits.
+    if let Scope::Global(service) = scope {
+        hasher.write(format!("|{service:?}").as_bytes());
+    }
     format!("hardening.rl.{:016x}.", hasher.finish())
+}
+
+/// A request asks one service one question: the global limits of a list share their service.
+fn one_service(limits: &[Limit]) -> Result<(), ConfigError> {
+    let mut services = limits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| match &l.scope {
+            Scope::Global(service) => Some((i, service)),
+            Scope::Local => None,
+        });
+    let Some((_, first)) = services.next() else {
+        return Ok(());
+    };
+    match services.find(|(_, service)| service != &first) {
+        Some((i, _)) => Err(ConfigError::new(
+            format!("[{i}].service"),
+            "the global limits of one list must name the same service (one call per request)",
+        )),
+        None => Ok(()),
+    }
 }
 
 pub fn compile(raw: &RawLimits) -> Result<RateLimits, ConfigError> {
@@ -245,6 +317,7 @@ pub fn compile(raw: &RawLimits) -> Result<RateLimits, ConfigError> {
         }
         limits.push(compiled);
     }
+    one_service(&limits)?;
     Ok(RateLimits {
         limits: limits.into_iter().map(std::sync::Arc::new).collect(),
     })

@@ -1,8 +1,9 @@
 //! What a limit counts by: the client's address (Envoy's view of it, never `X-Forwarded-For`
 //! on its own), a header such as an API key, the path, the route, or several of these.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::rls::Entry;
 use crate::request::RequestHead;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,6 +66,61 @@ impl KeySpec {
         Ok(())
     }
 
+    /// The key as a rate limit service's descriptor entries (appended to `out`), one per part,
+    /// named as the config writes it (`client_ip`, `header:<name>`, `path`, `route`): the
+    /// client's network as text (`192.0.2.1`, `2001:db8:aa::/56`), a header's value, the path
+    /// without its query, the route's name.
+    pub fn entries(
+        &self,
+        request: &RequestHead<'_, '_>,
+        client: Option<IpAddr>,
+        route: &str,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), MissingHeader> {
+        for part in &self.parts {
+            let (key, value) = match part {
+                KeyPart::ClientIp => (
+                    "client_ip".to_string(),
+                    client.map_or_else(|| "unknown".to_string(), |ip| self.network_text(ip)),
+                ),
+                KeyPart::Header(name) => match request.headers.get_bytes(name) {
+                    Some(value) => (
+                        format!("header:{name}"),
+                        String::from_utf8_lossy(value).into_owned(),
+                    ),
+                    None => return Err(MissingHeader(name.clone())),
+                },
+                KeyPart::Path => (
+                    "path".to_string(),
+                    crate::syntax::path_only(request.path).to_string(),
+                ),
+                KeyPart::Route => ("route".to_string(), route.to_string()),
+            };
+            out.push(Entry { key, value });
+        }
+        Ok(())
+    }
+
+    /// The client's network as text: the address alone at a full prefix, else
+    /// `network/prefix`.
+    fn network_text(&self, ip: IpAddr) -> String {
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        match (v4, ip) {
+            (Some(v4), _) => {
+                let network = Ipv4Addr::from(u32::from(v4) & prefix_mask_32(self.ipv4_prefix));
+                with_prefix(IpAddr::V4(network), self.ipv4_prefix, 32)
+            }
+            (None, IpAddr::V6(v6)) => {
+                let network = Ipv6Addr::from(u128::from(v6) & prefix_mask_128(self.ipv6_prefix));
+                with_prefix(IpAddr::V6(network), self.ipv6_prefix, 128)
+            }
+            (None, IpAddr::V4(v4)) => v4.to_string(),
+        }
+    }
+
     /// The client's network: the address masked to the configured prefix, with the prefix
     /// (on the stack: 5 bytes for IPv4, 17 for IPv6, and how many are used).
     fn network(&self, ip: IpAddr) -> ([u8; 17], usize) {
@@ -89,6 +145,14 @@ impl KeySpec {
             // An IPv4 address always has its `v4`.
             (None, IpAddr::V4(_)) => (out, 0),
         }
+    }
+}
+
+fn with_prefix(network: IpAddr, prefix: u8, full: u8) -> String {
+    if prefix >= full {
+        network.to_string()
+    } else {
+        format!("{network}/{prefix}")
     }
 }
 

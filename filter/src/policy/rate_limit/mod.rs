@@ -7,6 +7,7 @@
 mod atomic_table;
 mod compile;
 mod gcra;
+pub mod global;
 mod headers;
 mod key;
 pub mod raw;
@@ -28,6 +29,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 pub use atomic_table::{AtomicTables, TableRegistry};
 pub use compile::{DEFAULT_MESSAGE, DEFAULT_SLOTS, compile};
 pub use gcra::{Check, MAX_CAS_RETRIES, check};
+pub use global::{Failure, GlobalOutcome, Scope, Service, ServiceAnswer, ServiceQuery};
 pub use key::{KeyPart, KeySpec, parse_ip};
 pub use raw::{MissingKey, Mode, OnError, RawLimits};
 pub use shared_data::{GetError, MemorySharedData, SetError, SharedData};
@@ -62,6 +64,8 @@ pub struct Limit {
     /// The start of its member of `RateLimit`: `"name";r=`.
     pub state_prefix: String,
     pub legacy_headers: bool,
+    /// Counted here, or by a rate limit service for every replica.
+    pub scope: Scope,
 }
 
 /// The limits of one route (or the defaults): all must pass.
@@ -120,6 +124,12 @@ pub enum Event {
     /// CAS races lost and retried.
     StoreConflicts(u32),
     StoreError,
+    /// A global limit's question sent to its service.
+    ServiceRequest,
+    /// Its service failed (an error status, an unusable answer, or no call).
+    ServiceError,
+    /// Its service did not answer within the timeout.
+    ServiceTimeout,
 }
 
 /// The response headers the decision calls for.
@@ -137,6 +147,9 @@ pub struct Outcome {
     pub refusal: Option<LocalResponse>,
     pub headers: Option<RateHeaders>,
     pub events: Vec<(Arc<Limit>, Event)>,
+    /// The question for the rate limit service, when the local limits let the request
+    /// through and global ones apply.
+    pub query: Option<ServiceQuery>,
 }
 
 /// Whole seconds, rounded up (a client must not come back early).
@@ -144,23 +157,57 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+impl Limit {
+    pub fn is_global(&self) -> bool {
+        matches!(self.scope, Scope::Global(_))
+    }
+}
+
 impl RateLimits {
     pub fn needs_client_address(&self) -> bool {
         self.limits.iter().any(|l| l.key.needs_client_address())
     }
 
-    /// Checks the limits in order; the first refusal (in enforce mode) stops the rest.
+    /// Whether a rate limit service counts some of these limits.
+    pub fn has_global(&self) -> bool {
+        self.limits.iter().any(|l| l.is_global())
+    }
+
+    /// The service of the global limits (compile makes them share one).
+    fn service(&self) -> Option<&Arc<Service>> {
+        self.limits.iter().find_map(|l| match &l.scope {
+            Scope::Global(service) => Some(service),
+            Scope::Local => None,
+        })
+    }
+
+    /// Checks the local limits in order (the first refusal in enforce mode stops the rest);
+    /// if they let the request through, the global ones become the question for their service.
     pub fn check(&self, request: &RequestHead<'_, '_>, inputs: &Inputs<'_>) -> Outcome {
         let mut progress = Progress::default();
         let mut key = Vec::with_capacity(64);
-        let mut refusal = None;
-        for limit in &self.limits {
+        for limit in self.limits.iter().filter(|l| !l.is_global()) {
             if let ControlFlow::Break(answer) = progress.check(limit, request, inputs, &mut key) {
-                refusal = Some(answer);
-                break;
+                return progress.into_outcome(Some(answer));
             }
         }
-        progress.into_outcome(refusal)
+        let Some(service) = self.service() else {
+            return progress.into_outcome(None);
+        };
+        let global = self
+            .limits
+            .iter()
+            .filter(|l| l.is_global())
+            .cloned()
+            .collect();
+        match ServiceQuery::new(service, global, request, inputs) {
+            Ok(query) => {
+                let mut outcome = progress.into_outcome(None);
+                outcome.query = Some(query);
+                outcome
+            }
+            Err(missing) => progress.into_outcome(Some(missing_key_refusal(&missing, request))),
+        }
     }
 }
 
@@ -205,7 +252,7 @@ impl Progress {
         if result.store_failed {
             self.event(limit, Event::StoreError);
             if limit.on_error == OnError::Deny && limit.mode == Mode::Enforce {
-                return ControlFlow::Break(unavailable_refusal(request));
+                return ControlFlow::Break(unavailable_refusal(request.request_id()));
             }
             return ControlFlow::Continue(()); // allowed, without headers for a state we do not know
         }
@@ -219,7 +266,8 @@ impl Progress {
             return ControlFlow::Continue(());
         }
         self.event(limit, Event::Limited);
-        ControlFlow::Break(limited_refusal(limit, &result, request))
+        let retry_after = ceil_secs(result.retry_after);
+        ControlFlow::Break(limited_refusal(limit, retry_after, request.request_id()))
     }
 
     fn event(&mut self, limit: &Arc<Limit>, event: Event) {
@@ -268,6 +316,7 @@ impl Progress {
             refusal,
             headers,
             events: self.events,
+            query: None,
         }
     }
 }
@@ -282,28 +331,29 @@ fn missing_key_refusal(missing: &MissingHeader, request: &RequestHead<'_, '_>) -
     LocalResponse::problem(&problem, request.request_id())
 }
 
-/// 503: the store failed and the limit says `on_error: deny`.
-fn unavailable_refusal(request: &RequestHead<'_, '_>) -> LocalResponse {
+/// 503: the store (or the service) failed and the limit says `on_error` (`failure_mode`)
+/// `deny`.
+fn unavailable_refusal(request_id: Option<&str>) -> LocalResponse {
     let problem = Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "rate_limit_unavailable",
         "The rate limiter is unavailable; try again shortly.",
     );
-    let mut refusal = LocalResponse::problem(&problem, request.request_id());
+    let mut refusal = LocalResponse::problem(&problem, request_id);
     refusal.headers.push(("retry-after".into(), "1".into()));
     refusal
 }
 
-/// 429 with `Retry-After`, naming the limit.
-fn limited_refusal(limit: &Limit, result: &Check, request: &RequestHead<'_, '_>) -> LocalResponse {
-    let retry_after = ceil_secs(result.retry_after).max(1).to_string();
+/// 429 with `Retry-After` (whole seconds, at least 1), naming the limit.
+fn limited_refusal(limit: &Limit, retry_after: u64, request_id: Option<&str>) -> LocalResponse {
+    let retry_after = retry_after.max(1).to_string();
     let problem = Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         limit.message.clone(),
     )
     .with_extension("violated_policies", &[&limit.name]);
-    let mut refusal = LocalResponse::problem(&problem, request.request_id());
+    let mut refusal = LocalResponse::problem(&problem, request_id);
     refusal.headers.push(("retry-after".into(), retry_after));
     refusal
 }

@@ -47,6 +47,40 @@ pub struct RawLimit {
     pub slots: Option<u32>,
     /// Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`.
     pub legacy_headers: Option<bool>,
+    /// `local` (this Envoy's workers) or `global` (every replica, through a rate limit
+    /// service).
+    pub scope: Option<Scope>,
+    /// The rate limit service a `global` limit asks.
+    pub service: Option<RawService>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Counted in this Envoy, across its workers.
+    #[default]
+    Local,
+    /// Counted by a rate limit service (Envoy's RLS protocol) for every replica.
+    Global,
+}
+
+/// The rate limit service of a `global` limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// The Envoy cluster (HTTP/2) of the service.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 255)))]
+    pub cluster: Option<String>,
+    /// The RLS `domain` (Limitador's namespace).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 255)))]
+    pub domain: Option<String>,
+    /// How long a request waits for the answer: `1ms` to `10s`.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^\s*[0-9]+(ms|s)\s*$")))]
+    pub timeout: Option<String>,
+    /// When the service fails or times out: `allow` or `deny`.
+    pub failure_mode: Option<OnError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -4,8 +4,8 @@
 //! descriptor. Hand-written with prost: the field numbers of `rls.proto` (docs/research/
 //! rate-limit-service.md, section 5), so the module carries no generated Envoy API.
 //!
-//! Not wired into a policy yet (issue 21): the codec, framing and reading of answers come
-//! first, tested alone.
+//! A host without gRPC calls (Envoy's dynamic modules) carries the call as an HTTP/2 request
+//! ([`grpc_headers`], [`grpc_frame`]) and reads its answer back with [`answer_over_http`].
 
 use std::time::Duration;
 
@@ -196,6 +196,62 @@ pub fn grpc_frame(message: &[u8]) -> Option<Vec<u8>> {
     frame.extend_from_slice(&length.to_be_bytes());
     frame.extend_from_slice(message);
     Some(frame)
+}
+
+/// The headers of a unary gRPC call carried as an HTTP/2 request to `cluster`.
+pub fn grpc_headers(cluster: &str, timeout_ms: u64) -> Vec<(String, String)> {
+    vec![
+        (":method".into(), "POST".into()),
+        (":path".into(), PATH.into()),
+        (":authority".into(), cluster.into()),
+        ("content-type".into(), "application/grpc".into()),
+        ("te".into(), "trailers".into()),
+        ("grpc-timeout".into(), format!("{timeout_ms}m")),
+    ]
+}
+
+/// A gRPC call's outcome read from its HTTP/2 answer, as far as a host that hands over
+/// headers and body but not trailers lets it be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpAnswer<'a> {
+    Message(&'a [u8]),
+    Closed { code: u32, message: String },
+}
+
+/// Reads a unary call's answer without its trailers: a `grpc-status` in the headers (a
+/// trailers-only answer: Envoy's own timeout and no-host replies to a gRPC request, a
+/// service's error) ends the call with that status; a `:status` other than 200 is
+/// UNAVAILABLE; otherwise the body must be exactly one uncompressed message. (Wrong only for a
+/// message followed by an error status in the trailers, which no RLS implementation sends for
+/// this unary method.)
+pub fn answer_over_http<'a>(headers: &[(&[u8], &[u8])], body: &'a [u8]) -> HttpAnswer<'a> {
+    let header = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let message = header(b"grpc-message").unwrap_or_default();
+    if let Some(code) = header(b"grpc-status") {
+        let code = code.trim().parse().unwrap_or(2); // UNKNOWN
+        if code != 0 {
+            return HttpAnswer::Closed { code, message };
+        }
+    }
+    if header(b":status").as_deref() != Some("200") {
+        let status = header(b":status").unwrap_or_default();
+        return HttpAnswer::Closed {
+            code: 14,
+            message: format!("HTTP status {status}"),
+        };
+    }
+    match grpc_message(body) {
+        Some(message) => HttpAnswer::Message(message),
+        None => HttpAnswer::Closed {
+            code: 13,
+            message: "not one uncompressed gRPC message".into(),
+        },
+    }
 }
 
 /// The message of a body that is exactly one uncompressed gRPC frame.
