@@ -19,16 +19,31 @@ const READY_WITHIN: Duration = Duration::from_secs(20);
 /// `target/debug/hardening-ratelimit`, built now (cargo decides whether anything is stale).
 /// Safe to call from parallel test processes.
 pub fn ensure_service() -> crate::Result<PathBuf> {
+    build_service(false)
+}
+
+/// The service built in debug (tests, the demo) or release (the benchmark, where its own
+/// latency is part of what a global limit costs).
+pub fn build_service(release: bool) -> crate::Result<PathBuf> {
     let _lock = FileLock::acquire("ratelimit-service")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo).current_dir(paths::root()).args([
+    let mut build = Command::new(cargo);
+    build.current_dir(paths::root()).args([
         "build",
         "--quiet",
         "--locked",
         "--package",
         "hardening-ratelimit",
-    ]))?;
-    let binary = paths::root().join("target/debug/hardening-ratelimit");
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let profile = if release { "release" } else { "debug" };
+    let binary = paths::root()
+        .join("target")
+        .join(profile)
+        .join("hardening-ratelimit");
     if binary.is_file() {
         Ok(binary)
     } else {
@@ -43,6 +58,11 @@ fn free_port() -> crate::Result<u16> {
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| format!("no free port: {e}"))
+}
+
+/// A free address on 127.0.0.1.
+pub fn free_address() -> crate::Result<SocketAddr> {
+    Ok(SocketAddr::from(([127, 0, 0, 1], free_port()?)))
 }
 
 /// A Redis server of its own, without persistence, on a port of its own.
@@ -143,14 +163,23 @@ impl Service {
     /// Starts the service with the limits file (Limitador's format) against `redis_url`, on
     /// a free port.
     pub fn start(redis_url: &str, limits: &Path) -> crate::Result<Self> {
-        let address = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        Self::start_on(address, redis_url, limits)
+        Self::start_on(free_address()?, redis_url, limits)
     }
 
     /// [`Service::start`] on a given address (the demo's, where its Envoy config sends).
     pub fn start_on(address: SocketAddr, redis_url: &str, limits: &Path) -> crate::Result<Self> {
+        Self::start_binary(ensure_service()?, address, redis_url, limits)
+    }
+
+    /// [`Service::start_on`] with a given build of the service ([`build_service`]).
+    pub fn start_binary(
+        binary: PathBuf,
+        address: SocketAddr,
+        redis_url: &str,
+        limits: &Path,
+    ) -> crate::Result<Self> {
         let mut service = Self {
-            binary: ensure_service()?,
+            binary,
             redis_url: redis_url.to_string(),
             limits: limits.to_path_buf(),
             address,

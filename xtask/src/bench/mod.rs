@@ -133,7 +133,12 @@ pub fn run_all(options: &Options) -> crate::Result<()> {
     let limits = results_dir().join("ratelimit-limits.yaml");
     fs::create_dir_all(results_dir()).map_err(|e| format!("cannot create target/bench: {e}"))?;
     fs::write(&limits, GLOBAL_LIMITS).map_err(|e| format!("{}: {e}", limits.display()))?;
-    let service = crate::ratelimit::Service::start(&redis.url(), &limits)?;
+    let service = crate::ratelimit::Service::start_binary(
+        crate::ratelimit::build_service(true)?,
+        crate::ratelimit::free_address()?,
+        &redis.url(),
+        &limits,
+    )?;
 
     let dir = results_dir();
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

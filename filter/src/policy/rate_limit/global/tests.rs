@@ -82,6 +82,15 @@ fn global_limits_refuse_what_they_cannot_honour() {
         let error = limits(global(extra.clone())).expect_err(&extra.to_string());
         assert!(error.contains(expected), "{extra}: {error}");
     }
+    // Cluster names as Envoy, Istio and Envoy Gateway write them are taken.
+    for cluster in [
+        "ratelimit",
+        "outbound|8081||ratelimit.default.svc.cluster.local",
+        "rls_cluster-1",
+    ] {
+        let extra = json!({"service": {"cluster": cluster, "domain": "edge"}});
+        assert!(limits(global(extra)).is_ok(), "{cluster}");
+    }
     let local_with_service = json!({"limit": 1, "window": "1s",
         "service": {"cluster": "rl", "domain": "edge"}});
     let error = limits(local_with_service).expect_err("service on a local limit");
@@ -369,4 +378,34 @@ fn failures_follow_the_failure_mode_and_say_what_failed() {
     let outcome = allow.decide(ServiceAnswer::Message(&unknown), &mut None, None);
     assert_eq!(outcome.failure, Some(Failure::UnknownCode));
     assert_eq!(Failure::Status(14).code(), "grpc_status_14");
+}
+
+// Whatever comes back (the service's bytes, an HTTP answer's headers and body), the answer
+// is read without a panic: a usable verdict, or a failure that follows `failure_mode`.
+#[cfg(not(target_family = "wasm"))]
+proptest::proptest! {
+    #[test]
+    fn any_answer_decides_without_a_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        status in "[0-9]{0,4}",
+        grpc_status in proptest::option::of("[0-9a-z]{0,3}"),
+    ) {
+        let q = query(json!({"legacy_headers": true}));
+        let mut fields = None;
+        let outcome = q.decide(ServiceAnswer::Message(&bytes), &mut fields, None);
+        proptest::prop_assert!(outcome.refusal.is_none() || outcome.failure.is_none()
+            || outcome.refusal.as_ref().is_some_and(|r| r.status == 503));
+        let mut headers: Vec<(&[u8], &[u8])> = vec![(b":status", status.as_bytes())];
+        if let Some(code) = &grpc_status {
+            headers.push((b"grpc-status", code.as_bytes()));
+        }
+        match rls::answer_over_http(&headers, &bytes) {
+            rls::HttpAnswer::Message(message) => {
+                proptest::prop_assert_eq!(status.as_str(), "200");
+                let framed = rls::grpc_frame(message);
+                proptest::prop_assert_eq!(framed.as_deref(), Some(&bytes[..]));
+            }
+            rls::HttpAnswer::Closed { code, .. } => proptest::prop_assert_ne!(code, 0),
+        }
+    }
 }
