@@ -165,7 +165,9 @@ fn one_limit_holds_exactly_across_two_replicas() {
 fn timed(envoy: &Envoy, path: &str) -> (u16, Duration) {
     let started = Instant::now();
     let status = envoy.send(&Request::get(path)).status;
-    (status, started.elapsed())
+    let took = started.elapsed();
+    eprintln!("{path}: {status} in {took:?}");
+    (status, took)
 }
 
 /// Polls until `path` answers `status` (a restarted component reconnecting).
@@ -203,7 +205,9 @@ fn failure_mode_holds_when_redis_or_the_service_go_away_and_limits_come_back() {
         .grpc_cluster("ratelimit", service.address())
         .grpc_cluster("silent", silent_address);
     let envoy = Envoy::start(&bootstrap).expect("envoy starts");
-    let within = Duration::from_millis(300 + 700);
+    // The routes' timeout: with Redis or the service gone the answer is an error status that
+    // comes at once (measured: 1-8 ms), well within it.
+    let within = Duration::from_millis(300);
 
     assert_eq!(timed(&envoy, "/echo/open").0, 200);
     assert_eq!(timed(&envoy, "/echo/closed").0, 200);
@@ -280,35 +284,4 @@ fn failure_mode_holds_when_redis_or_the_service_go_away_and_limits_come_back() {
     let log = envoy.log();
     assert!(log.contains("rate_limit_service_failed"), "{log}");
     drop(silent);
-}
-
-/// The demo's own config (envoy/envoy.yaml, Wasm) and limits (ratelimit-service/demo-limits.yaml):
-/// `GET /users` is 20 a minute per client for the fleet, counted by the service.
-#[test]
-fn the_demo_limits_the_listing_for_the_fleet() {
-    let redis = Redis::start().expect("redis starts");
-    let limits = xtask::paths::root().join(xtask::demo_stack::RATELIMIT_LIMITS);
-    let service = Service::start(&redis.url(), &limits).expect("service starts");
-    let mut config = test_harness::envoy::demo_config(test_harness::backend()).expect("demo");
-    let clusters = config["static_resources"]["clusters"]
-        .as_array_mut()
-        .expect("clusters");
-    let ratelimit = clusters
-        .iter_mut()
-        .find(|c| c["name"] == "ratelimit")
-        .expect("the demo's ratelimit cluster");
-    let address = service.address();
-    ratelimit["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] =
-        json!({"address": address.ip().to_string(), "port_value": address.port()});
-    let envoy = Envoy::start_config(&config, 2).expect("envoy starts");
-    let statuses: Vec<u16> = (0..22)
-        .map(|_| envoy.send(&Request::get("/users")).status)
-        .collect();
-    assert_eq!(statuses[..20], [200; 20]);
-    assert_eq!(statuses[20..], [429, 429]);
-    let last = envoy.send(&Request::get("/users"));
-    assert_eq!(
-        last.header_value("ratelimit-policy"),
-        Some("\"api\";q=100;w=900, \"fleet\";q=20;w=60")
-    );
 }
