@@ -75,6 +75,11 @@ impl Kept {
 }
 
 impl ExchangeState {
+    /// Whether the filter has answered the request itself (nothing else may answer it).
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
     pub(super) fn new(policies: Arc<PolicySet>, route: Option<usize>) -> Self {
         Self {
             policies,

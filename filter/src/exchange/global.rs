@@ -71,6 +71,11 @@ impl Exchange {
         let Some(state) = self.state.as_mut() else {
             return;
         };
+        // Its body was refused meanwhile: the request has its answer already.
+        if state.answered() {
+            state.query = None;
+            return;
+        }
         match plugin.engine.on_service_answer(state, answer, host) {
             RequestDecision::Respond(reply) => host.send_reply(&reply),
             // Let go now if the request waited for the answer alone; a body still to be

@@ -295,3 +295,25 @@ fn an_answer_carried_over_http_is_read_as_grpc() {
         1
     );
 }
+
+#[test]
+fn a_body_refused_before_the_answer_is_not_answered_twice() {
+    let vm = vm(service("allow"), validated());
+    let mut ex = vm.exchange(
+        &[
+            (":method", "POST"),
+            (":path", "/users"),
+            ("content-type", "application/json"),
+            FROM_CLIENT,
+        ],
+        &[b' '; 200],
+    );
+    assert_eq!(ex.headers(false), Flow::HoldHeaders);
+    assert_eq!(ex.body(200, true), Flow::Pause);
+    assert_eq!(ex.reply().expect("too large").status, 413);
+    ex.grpc_answered(ServiceAnswer::Message(&answer(Code::OverLimit, 0)));
+    assert_eq!(vm.host.replies(ex.id()).len(), 1);
+    assert_eq!(ex.resumed(), 0);
+    assert_eq!(vm.counters()["hardening.requests.create.rejected"], 1);
+    assert_eq!(vm.counters().get("hardening.rate_limit.api.limited"), None);
+}
