@@ -28,11 +28,14 @@ pub fn build_service(release: bool) -> crate::Result<PathBuf> {
     let _lock = FileLock::acquire("ratelimit-service")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
+    // `--workspace` with the binary named: its dependencies get the features the test run's
+    // workspace build gave them, and are reused rather than built again for this package.
     build.current_dir(paths::root()).args([
         "build",
         "--quiet",
         "--locked",
-        "--package",
+        "--workspace",
+        "--bin",
         "hardening-ratelimit",
     ]);
     if release {
