@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use xtask::bench::variants::{grpc_cluster, static_cluster};
 use xtask::envoy_admin::{LISTENERS_PATH, first_listener_address, read_admin_address};
 
 use crate::message::{Request, Response};
@@ -334,37 +335,16 @@ impl Bootstrap {
     /// `backend` (the upstream), then the extra clusters for HTTP calls, then the HTTP/2
     /// ones.
     fn clusters(&self) -> Vec<Value> {
-        let grpc = self.grpc_clusters.iter().map(|(name, address)| {
-            let mut cluster = static_cluster(name, *address);
-            cluster["typed_extension_protocol_options"] = json!({
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http2_protocol_options": {}},
-                }
-            });
-            cluster
-        });
+        let grpc = self
+            .grpc_clusters
+            .iter()
+            .map(|(name, address)| grpc_cluster(name, *address));
         std::iter::once(("backend".to_string(), self.upstream))
             .chain(self.extra_clusters.iter().cloned())
             .map(|(name, address)| static_cluster(&name, address))
             .chain(grpc)
             .collect()
     }
-}
-
-fn static_cluster(name: &str, address: SocketAddr) -> Value {
-    json!({
-        "name": name,
-        "connect_timeout": "1s",
-        "type": "STATIC",
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                "address": address.ip().to_string(),
-                "port_value": address.port(),
-            }}}}]}],
-        },
-    })
 }
 
 /// What Envoy puts before the name of a counter the native build defines, in Prometheus.

@@ -263,7 +263,8 @@ pub fn bootstrap(
     })
 }
 
-fn static_cluster(name: &str, address: SocketAddr) -> Value {
+/// A cluster of one static endpoint (also the test harness's Envoys').
+pub fn static_cluster(name: &str, address: SocketAddr) -> Value {
     json!({
         "name": name,
         "connect_timeout": "1s",
@@ -279,7 +280,7 @@ fn static_cluster(name: &str, address: SocketAddr) -> Value {
 }
 
 /// A cluster speaking HTTP/2, for gRPC.
-fn grpc_cluster(name: &str, address: SocketAddr) -> Value {
+pub fn grpc_cluster(name: &str, address: SocketAddr) -> Value {
     let mut cluster = static_cluster(name, address);
     cluster["typed_extension_protocol_options"] = json!({
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
