@@ -306,9 +306,13 @@ fn add_fields(fields: &mut Option<RateHeaders>, limit: &Limit, verdict: &Verdict
     if !fields.policy.is_empty() {
         fields.policy.push_str(", ");
     }
-    fields
-        .policy
-        .push_str(&format!("\"{}\";q={quota};w={window}", limit.name));
+    // The member compiled with the limit, unless the service says another quota.
+    if quota == limit.limit {
+        fields.policy.push_str(&limit.policy_item);
+    } else {
+        let item = format!("\"{}\";q={quota};w={window}", limit.name);
+        fields.policy.push_str(&item);
+    }
     if let Some(remaining) = remaining {
         if !fields.state.is_empty() {
             fields.state.push_str(", ");
